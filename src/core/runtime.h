@@ -1,0 +1,21 @@
+/* Internal: the threading layer and run-time choices (thread count, kernel selection).
+ * Kernels never own threads: they describe their work as n independent items, and
+ * attn__parallel_for hands items to threads. Each item's result may not depend on which thread
+ * ran it, which is what keeps results bitwise identical for any thread count. */
+#ifndef ATTN_CORE_RUNTIME_H
+#define ATTN_CORE_RUNTIME_H
+
+#include "attn.h"
+
+/* Runs fn(ctx, item, thread) for every item in [0, n). thread is in [0, nthreads). */
+typedef void (*attn__item_fn)(void *ctx, int64_t item, int thread);
+void attn__parallel_for(int64_t n, int nthreads, attn__item_fn fn, void *ctx);
+
+/* Threads to use for n items: min(attn_get_num_threads(), n), at least 1. */
+int attn__threads_for(int64_t n);
+
+/* Resolves ATTN_KERNEL_AUTO through the ATTN_KERNEL environment variable (default fused).
+ * Returns ATTN_STATUS_BAD_ARGUMENT with a message when the variable holds something else. */
+attn_status_t attn__resolve_kernel(attn_kernel_t requested, attn_kernel_t *out);
+
+#endif

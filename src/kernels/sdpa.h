@@ -1,0 +1,83 @@
+/* Internal: a validated attention problem, shared by the reference and fused kernels.
+ *
+ * attn__sdpa_t holds the sizes, the resolved scale and the mask with broadcast strides folded in
+ * (stride 0 where the mask has size 1), so kernels never re-check anything. */
+#ifndef ATTN_KERNELS_SDPA_H
+#define ATTN_KERNELS_SDPA_H
+
+#include "attn.h"
+
+#include <math.h>
+
+typedef struct attn__sdpa {
+    int64_t B, Hq, Hkv, Nq, Nk, D, Dv;
+    int64_t group; /* Hq / Hkv: query heads per key/value head */
+    float scale;
+    attn_causal_t causal;
+    const int64_t *key_lens;
+    attn_mask_kind_t mask_kind;
+    const void *mask_data;
+    int64_t mask_shape[4];
+    int64_t mask_stride[4]; /* 0 for broadcast dimensions */
+} attn__sdpa_t;
+
+/* Validation (sdpa_check.c). Each returns a status with a message on failure. */
+attn_status_t attn__sdpa_prepare(const attn_shape_t *shape, const attn_params_t *params,
+                                 attn__sdpa_t *out);
+attn_status_t attn__check_src(const char *name, attn_src_t t, const int64_t dims[4]);
+attn_status_t attn__check_dst(const char *name, attn_dst_t t, const int64_t dims[4]);
+
+/* Kernels (sdpa_reference.c, sdpa_fused.c). Arguments are validated; fp32 only for now. */
+attn_status_t attn__sdpa_forward_reference(const attn__sdpa_t *p, attn_src_t q, attn_src_t k,
+                                           attn_src_t v, attn_dst_t o, float *lse);
+attn_status_t attn__sdpa_backward_reference(const attn__sdpa_t *p, attn_src_t q, attn_src_t k,
+                                            attn_src_t v, attn_src_t o, const float *lse,
+                                            attn_src_t d_o, attn_dst_t dq, attn_dst_t dk,
+                                            attn_dst_t dv, attn_dst_t dbias);
+attn_status_t attn__sdpa_forward_fused(const attn__sdpa_t *p, attn_src_t q, attn_src_t k,
+                                       attn_src_t v, attn_dst_t o, float *lse);
+attn_status_t attn__sdpa_backward_fused(const attn__sdpa_t *p, attn_src_t q, attn_src_t k,
+                                        attn_src_t v, attn_src_t o, const float *lse,
+                                        attn_src_t d_o, attn_dst_t dq, attn_dst_t dk,
+                                        attn_dst_t dv, attn_dst_t dbias);
+
+/* ---- helpers every kernel shares ---------------------------------------------------------- */
+
+static inline const float *attn__f32(attn_src_t t) { return (const float *)t.data; }
+
+static inline int64_t attn__key_len(const attn__sdpa_t *p, int64_t b) {
+    return p->key_lens ? p->key_lens[b] : p->Nk;
+}
+
+/* One past the last key that query i of batch b may see under key_lens and the causal rule
+ * (the elementwise mask may hide further keys below it). In [0, Nk]. */
+static inline int64_t attn__key_end(const attn__sdpa_t *p, int64_t b, int64_t i) {
+    int64_t len = attn__key_len(p, b), end = len;
+    if (p->causal == ATTN_CAUSAL_TOP_LEFT) end = i + 1;
+    else if (p->causal == ATTN_CAUSAL_BOTTOM_RIGHT) end = i + 1 + len - p->Nq;
+    if (end > len) end = len;
+    return end < 0 ? 0 : end;
+}
+
+/* Element offset of mask row (b, h, i); key j adds j * mask_stride[3]. */
+static inline int64_t attn__mask_row(const attn__sdpa_t *p, int64_t b, int64_t h, int64_t i) {
+    return b * p->mask_stride[0] + h * p->mask_stride[1] + i * p->mask_stride[2];
+}
+
+/* Applies the elementwise mask to a row of scaled scores s[j0 .. j1) (indices relative to
+ * j0 in s), writing -INFINITY where a key is hidden and adding the bias otherwise. */
+static inline void attn__mask_apply(const attn__sdpa_t *p, int64_t b, int64_t h, int64_t i,
+                                    int64_t j0, int64_t j1, float *s) {
+    if (p->mask_kind == ATTN_MASK_NONE) return;
+    int64_t base = attn__mask_row(p, b, h, i), sj = p->mask_stride[3];
+    if (p->mask_kind == ATTN_MASK_BOOL) {
+        const uint8_t *m = (const uint8_t *)p->mask_data + base;
+        for (int64_t j = j0; j < j1; j++)
+            if (!m[j * sj]) s[j - j0] = -INFINITY;
+    } else {
+        const float *m = (const float *)p->mask_data + base;
+        for (int64_t j = j0; j < j1; j++) s[j - j0] += m[j * sj];
+    }
+}
+
+#endif
