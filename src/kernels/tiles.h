@@ -1,0 +1,39 @@
+/* Internal: the small dense tile operations the fused attention kernel is written against.
+ *
+ * tiles.c is compiled once per instruction set (generic C, and AVX2+FMA on x86-64); the fused
+ * kernel calls them through attn__tiles(), which picks the best one the CPU supports, once.
+ * Every routine's summation order is fixed by its arguments alone, so results never depend on
+ * threads; they do depend (in the last bits) on which instruction set was picked.
+ *
+ * Matrices are row-major with explicit leading dimensions (in floats). */
+#ifndef ATTN_KERNELS_TILES_H
+#define ATTN_KERNELS_TILES_H
+
+#include <stdint.h>
+
+typedef struct attn__tiles {
+    const char *name;
+    /* C[m][n] (= or +=) sum_k A[m][k] * B[k][n];  A: M x K, B: K x N, C: M x N.
+     * accumulate = 0 overwrites C. */
+    void (*gemm_nn)(int64_t M, int64_t N, int64_t K, const float *A, int64_t lda,
+                    const float *B, int64_t ldb, float *C, int64_t ldc, int accumulate);
+    /* C[m][n] += sum_k A[k][m] * B[k][n];  A: K x M (used transposed), B: K x N, C: M x N. */
+    void (*gemm_tn)(int64_t M, int64_t N, int64_t K, const float *A, int64_t lda,
+                    const float *B, int64_t ldb, float *C, int64_t ldc);
+    /* p[j] = exp(s[j] - m) for j < n (0 where s[j] is -inf); returns the sum of p in a fixed
+     * order. m must be finite. */
+    float (*exp_sum)(int64_t n, const float *s, float m, float *p);
+    /* x[j] *= a for j < n */
+    void (*scale)(int64_t n, float a, float *x);
+} attn__tiles_t;
+
+/* The tile set for this CPU (ATTN_ISA=generic forces the portable one). Never NULL. */
+const attn__tiles_t *attn__tiles(void);
+
+/* The per-ISA tile sets (tiles.c compiled per ISA). */
+extern const attn__tiles_t attn__tiles_generic;
+#if defined(ATTN_HAVE_AVX2_TILES)
+extern const attn__tiles_t attn__tiles_avx2;
+#endif
+
+#endif
