@@ -1,19 +1,23 @@
 /* Fused attention: tiled, online softmax, extra memory linear in sequence length.
  *
+ * Score tiles are held transposed, S^T[j][i] (key j, query i), so that the per-query softmax
+ * statistics are vectors across queries and K and V tiles are used as rows, never transposed.
+ *
  * Forward (one work item = batch b, query head h, block of BR queries):
- *     for each block of BC keys the causal rule and key_lens leave visible:
- *         S = Q_blk K_blk^T * scale (+ bias, masks)        [BR x BC]
- *         m_new = max(m, rowmax S); P = exp(S - m_new); l = l * exp(m - m_new) + rowsum P
- *         O_acc = O_acc * exp(m - m_new) + P V_blk          [BR x Dv]
+ *     Qt = scale * Q_blk^T                                       [D x BR]
+ *     for each block of BC keys that the causal rule and key_lens leave visible:
+ *         S^T = K_blk Qt (+ bias, masks)                          [BC x BR]
+ *         m' = max(m, colmax S^T); P^T = exp(S^T - m'); l = l exp(m - m') + colsum P^T
+ *         O_acc = O_acc exp(m - m') + P V_blk                     [BR x Dv]
  *     O = O_acc / l, LSE = m + log l
  *
  * Backward (FlashAttention-2's recomputation, split so no two threads write the same rows):
- *     pass 0, item (b, h):            Di = rowsum(dO * O)
- *     pass 1, item (b, hkv, key blk): for every query head of the group and query block:
- *                                     P = exp(S - LSE), dV += P^T dO, dP = dO V^T,
- *                                     dS = P * (dP - Di), dK += dS^T Q * scale
- *     pass 2, item (b, h, query blk): dQ += dS K * scale over the visible key blocks
- *     pass 3, item (bias row):        dbias, summed over the broadcast dimensions in a fixed order
+ *     pass 0, item (b, h):             Di = rowsum(dO * O)
+ *     pass 1, item (b, hkv, key blk):  for every query head of the group and query block:
+ *                                      P^T = exp(S^T - LSE), dV += P^T dO, dP^T = V dO^T,
+ *                                      dS^T = P^T * (dP^T - Di), dK += dS^T Q * scale
+ *     pass 2, item (b, h, query blk):  dQ += dS K * scale over the visible key blocks
+ *     pass 3, item (bias row):         dbias, summed over broadcast dimensions in a fixed order
  * Each item writes only its own rows and sums in an order fixed by the tiling alone, so results
  * are bitwise identical for any thread count. Tiles wholly hidden by the causal rule or key_lens
  * are never computed. The dense work goes through attn__tiles() (tiles.h). */
@@ -26,7 +30,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-enum { BR = 64, BC = 64 };
+/* Tile sizes: multiples of the micro-kernel's 6 rows and 16 columns (tiles.c). */
+enum { BR = 96, BC = 96 };
+
+static int64_t min64(int64_t a, int64_t b) { return a < b ? a : b; }
+/* query columns of a tile, padded to the vector width the softmax steps need */
+static int64_t padded(int64_t rows) { return (rows + 15) / 16 * 16; }
 
 /* ---- packing: strided fp32 tensor rows into contiguous tiles ------------------------------ */
 
@@ -42,14 +51,29 @@ static void pack_rows(attn_src_t t, int64_t b, int64_t h, int64_t n0, int64_t ro
     }
 }
 
-/* dst[d * ld + r] = T[b, h, n0 + r, d]: the transposed tile */
+/* Rows n0 .. n0 + rows - 1 of T[b, h] as a row-major tile: the tensor's own memory when its
+ * last dimension is contiguous (no copy), else packed into buf. *ld receives the row stride. */
+static const float *tile_rows(attn_src_t t, int64_t b, int64_t h, int64_t n0, int64_t rows,
+                              int64_t dim, float *buf, int64_t *ld) {
+    if (t.stride[3] == 1 || dim == 1) {
+        *ld = t.stride[2];
+        return attn__f32(t) + b * t.stride[0] + h * t.stride[1] + n0 * t.stride[2];
+    }
+    pack_rows(t, b, h, n0, rows, dim, buf, dim);
+    *ld = dim;
+    return buf;
+}
+
+/* dst[d * ld + r] = a * T[b, h, n0 + r, d], columns rows .. ld-1 zeroed: the transposed tile */
 static void pack_cols(attn_src_t t, int64_t b, int64_t h, int64_t n0, int64_t rows, int64_t dim,
-                      float *dst, int64_t ld) {
+                      float a, float *dst, int64_t ld) {
     const float *base = attn__f32(t) + b * t.stride[0] + h * t.stride[1] + n0 * t.stride[2];
     int64_t sn = t.stride[2], sd = t.stride[3];
-    for (int64_t r = 0; r < rows; r++) {
-        const float *src = base + r * sn;
-        for (int64_t d = 0; d < dim; d++) dst[d * ld + r] = src[d * sd];
+    for (int64_t d = 0; d < dim; d++) {
+        float *out = dst + d * ld;
+        const float *src = base + d * sd;
+        for (int64_t r = 0; r < rows; r++) out[r] = a * src[r * sn];
+        for (int64_t r = rows; r < ld; r++) out[r] = 0.0f;
     }
 }
 
@@ -61,14 +85,37 @@ static void unpack_rows(attn_dst_t t, int64_t b, int64_t h, int64_t n0, int64_t 
         for (int64_t d = 0; d < dim; d++) base[r * t.stride[2] + d * t.stride[3]] = a * src[r * ld + d];
 }
 
-/* Scales row r of a score tile and hides the keys the causal rule, key_lens or the mask hide:
- * s[0..cols) holds keys j0 .. j0 + cols - 1 of query i. */
-static void finish_scores(const attn__sdpa_t *p, const attn__tiles_t *t, int64_t b, int64_t h,
-                          int64_t i, int64_t j0, int64_t cols, float *s) {
-    t->scale(cols, p->scale, s);
-    int64_t end = attn__key_end(p, b, i) - j0;
-    for (int64_t c = end < 0 ? 0 : end; c < cols; c++) s[c] = -INFINITY;
-    attn__mask_apply(p, b, h, i, j0, j0 + cols, s);
+/* First query whose visible keys reach key j (key_end is non-decreasing in i). */
+static int64_t first_query_seeing(const attn__sdpa_t *p, int64_t b, int64_t j) {
+    int64_t i = 0;
+    if (p->causal == ATTN_CAUSAL_TOP_LEFT) i = j;
+    else if (p->causal == ATTN_CAUSAL_BOTTOM_RIGHT) i = j - attn__key_len(p, b) + p->Nq;
+    return i < 0 ? 0 : i;
+}
+
+/* Hides, in the transposed score tile St (keys j0.. by queries i0..), what the causal rule and
+ * the mask hide, and adds the bias. Keys at or past key_lens never reach a tile. */
+static void mask_tile(const attn__sdpa_t *p, int64_t b, int64_t h, int64_t i0, int64_t rows,
+                      int64_t j0, int64_t cols, float *St) {
+    if (p->causal != ATTN_CAUSAL_NONE && attn__key_end(p, b, i0) < j0 + cols)
+        for (int64_t c = 0; c < cols; c++) {
+            int64_t hidden = min64(first_query_seeing(p, b, j0 + c) - i0, rows);
+            for (int64_t r = 0; r < hidden; r++) St[c * BR + r] = -INFINITY;
+        }
+    if (p->mask_kind == ATTN_MASK_NONE) return;
+    int64_t base = attn__mask_row(p, b, h, i0), si = p->mask_stride[2], sj = p->mask_stride[3];
+    for (int64_t c = 0; c < cols; c++) {
+        float *s = St + c * BR;
+        int64_t off = base + (j0 + c) * sj;
+        if (p->mask_kind == ATTN_MASK_BOOL) {
+            const uint8_t *m = (const uint8_t *)p->mask_data + off;
+            for (int64_t r = 0; r < rows; r++)
+                if (!m[r * si]) s[r] = -INFINITY;
+        } else {
+            const float *m = (const float *)p->mask_data + off;
+            for (int64_t r = 0; r < rows; r++) s[r] += m[r * si];
+        }
+    }
 }
 
 /* Per-thread scratch: one allocation per thread, carved into tiles. */
@@ -106,50 +153,42 @@ typedef struct {
     scratch_t scratch;
 } fwd_job;
 
+static size_t forward_scratch(const attn__sdpa_t *p) {
+    return (size_t)(p->D * BR + BC * p->D + BC * p->Dv + BC * BR + BR * p->Dv + 3 * BR);
+}
+
 static void forward_item(void *ctx, int64_t item, int thread) {
     const fwd_job *J = ctx;
     const attn__sdpa_t *p = J->p;
     const attn__tiles_t *t = J->t;
     const int64_t D = p->D, Dv = p->Dv;
     int64_t qb = item % J->nqb, bh = item / J->nqb, b = bh / p->Hq, h = bh % p->Hq;
-    int64_t hk = h / p->group, i0 = qb * BR, rows = p->Nq - i0 < BR ? p->Nq - i0 : BR;
+    int64_t hk = h / p->group, i0 = qb * BR, rows = min64(BR, p->Nq - i0), n = padded(rows);
 
-    float *Qp = scratch_of(&J->scratch, thread);
-    float *Kt = Qp + BR * D, *Vp = Kt + D * BC, *S = Vp + BC * Dv, *P = S + BR * BC;
-    float *Oacc = P + BR * BC, *m = Oacc + BR * Dv, *l = m + BR;
+    float *Qt = scratch_of(&J->scratch, thread);
+    float *Kp = Qt + D * BR, *Vp = Kp + BC * D, *St = Vp + BC * Dv, *Oacc = St + BC * BR;
+    float *m = Oacc + BR * Dv, *l = m + BR, *alpha = l + BR;
 
-    pack_rows(J->q, b, h, i0, rows, D, Qp, D);
+    pack_cols(J->q, b, h, i0, rows, D, p->scale, Qt, BR);
     memset(Oacc, 0, sizeof(float) * (size_t)(rows * Dv));
-    for (int64_t r = 0; r < rows; r++) { m[r] = -INFINITY; l[r] = 0.0f; }
+    for (int64_t r = 0; r < BR; r++) { m[r] = -INFINITY; l[r] = 0.0f; }
 
-    int64_t kend = attn__key_end(p, b, i0 + rows - 1); /* the last row sees the most keys */
+    int64_t kend = attn__key_end(p, b, i0 + rows - 1); /* the last query sees the most keys */
     for (int64_t j0 = 0; j0 < kend; j0 += BC) {
-        int64_t cols = kend - j0 < BC ? kend - j0 : BC;
-        pack_cols(J->k, b, hk, j0, cols, D, Kt, BC);
-        pack_rows(J->v, b, hk, j0, cols, Dv, Vp, Dv);
-        t->gemm_nn(rows, cols, D, Qp, D, Kt, BC, S, BC, 0);
-        for (int64_t r = 0; r < rows; r++) {
-            float *s = S + r * BC, *pr = P + r * BC;
-            finish_scores(p, t, b, h, i0 + r, j0, cols, s);
-            float mx = -INFINITY;
-            for (int64_t c = 0; c < cols; c++) mx = s[c] > mx ? s[c] : mx;
-            float mnew = mx > m[r] ? mx : m[r];
-            if (mnew == -INFINITY) { /* nothing visible in this row yet */
-                memset(pr, 0, sizeof(float) * (size_t)cols);
-                continue;
-            }
-            float alpha = m[r] == -INFINITY ? 0.0f : expf(m[r] - mnew);
-            float sum = t->exp_sum(cols, s, mnew, pr);
-            l[r] = l[r] * alpha + sum;
-            if (alpha != 1.0f) t->scale(Dv, alpha, Oacc + r * Dv);
-            m[r] = mnew;
-        }
-        t->gemm_nn(rows, Dv, cols, P, BC, Vp, Dv, Oacc, Dv, 1);
+        int64_t cols = min64(BC, kend - j0);
+        int64_t ldk, ldv;
+        const float *Kr = tile_rows(J->k, b, hk, j0, cols, D, Kp, &ldk);
+        const float *Vr = tile_rows(J->v, b, hk, j0, cols, Dv, Vp, &ldv);
+        t->gemm_nn(cols, n, D, Kr, ldk, Qt, BR, St, BR, 0);
+        mask_tile(p, b, h, i0, rows, j0, cols, St);
+        t->softmax_update(cols, n, St, BR, m, l, alpha);
+        for (int64_t r = 0; r < rows; r++)
+            if (alpha[r] != 1.0f) t->scale(Dv, alpha[r], Oacc + r * Dv);
+        t->gemm_tn(rows, Dv, cols, St, BR, Vr, ldv, Oacc, Dv, 1);
     }
     float *lse = J->lse ? J->lse + (b * p->Hq + h) * p->Nq + i0 : NULL;
     for (int64_t r = 0; r < rows; r++) {
-        float inv = l[r] > 0.0f ? 1.0f / l[r] : 0.0f;
-        if (l[r] > 0.0f) t->scale(Dv, inv, Oacc + r * Dv);
+        if (l[r] > 0.0f) t->scale(Dv, 1.0f / l[r], Oacc + r * Dv);
         else memset(Oacc + r * Dv, 0, sizeof(float) * (size_t)Dv);
         if (lse) lse[r] = l[r] > 0.0f ? m[r] + logf(l[r]) : -INFINITY;
     }
@@ -161,9 +200,7 @@ attn_status_t attn__sdpa_forward_fused(const attn__sdpa_t *p, attn_src_t q, attn
     fwd_job J = {p, attn__tiles(), q, k, v, o, lse, (p->Nq + BR - 1) / BR, {NULL, 0}};
     int64_t items = p->B * p->Hq * J.nqb;
     int threads = attn__threads_for(items);
-    size_t floats = (size_t)(BR * p->D + p->D * BC + BC * p->Dv + 2 * BR * BC + BR * p->Dv +
-                             2 * BR);
-    attn_status_t st = scratch_alloc(&J.scratch, threads, floats, "fused forward");
+    attn_status_t st = scratch_alloc(&J.scratch, threads, forward_scratch(p), "fused forward");
     if (st != ATTN_STATUS_OK) return st;
     attn__parallel_for(items, threads, forward_item, &J);
     free(J.scratch.mem);
@@ -200,32 +237,48 @@ static void delta_item(void *ctx, int64_t bh, int thread) {
     }
 }
 
-/* From a score tile S (rows x cols, keys j0..) and dP = dO V^T: P = exp(S - LSE) and
- * dS = P * (dP - Di), in place of S and dP. Rows whose keys are all hidden give zeros. */
-static void grad_tile(const bwd_job *J, int64_t b, int64_t h, int64_t i0, int64_t rows,
-                      int64_t j0, int64_t cols, float *S, float *dP, float *P) {
+/* The query side of a backward tile: Q^T scaled, dO^T, LSE (+inf where a row is fully hidden,
+ * so that exp(s - LSE) = 0) and Di, each padded to BR columns. */
+typedef struct {
+    float *Qt, *dOt, *lse, *di;
+} query_side;
+
+static void pack_query_side(const bwd_job *J, int64_t b, int64_t h, int64_t i0, int64_t rows,
+                            const query_side *qs) {
     const attn__sdpa_t *p = J->p;
+    pack_cols(J->q, b, h, i0, rows, p->D, p->scale, qs->Qt, BR);
+    pack_cols(J->d_o, b, h, i0, rows, p->Dv, 1.0f, qs->dOt, BR);
     const float *lse = J->lse + (b * p->Hq + h) * p->Nq + i0;
     const float *di = J->di + (b * p->Hq + h) * p->Nq + i0;
-    for (int64_t r = 0; r < rows; r++) {
-        float *s = S + r * BC, *pr = P + r * BC, *dp = dP + r * BC;
-        if (lse[r] == -INFINITY) {
-            memset(pr, 0, sizeof(float) * (size_t)cols);
-            memset(dp, 0, sizeof(float) * (size_t)cols);
-            continue;
-        }
-        finish_scores(p, J->t, b, h, i0 + r, j0, cols, s);
-        J->t->exp_sum(cols, s, lse[r], pr);
-        for (int64_t c = 0; c < cols; c++) dp[c] = pr[c] * (dp[c] - di[r]);
+    for (int64_t r = 0; r < BR; r++) {
+        qs->lse[r] = r < rows && lse[r] != -INFINITY ? lse[r] : INFINITY;
+        qs->di[r] = r < rows ? di[r] : 0.0f;
     }
 }
 
-/* First query whose visible keys reach key j0 (key_end is non-decreasing in i). */
-static int64_t first_query_seeing(const attn__sdpa_t *p, int64_t b, int64_t j0) {
-    int64_t i = 0;
-    if (p->causal == ATTN_CAUSAL_TOP_LEFT) i = j0;
-    else if (p->causal == ATTN_CAUSAL_BOTTOM_RIGHT) i = j0 - attn__key_len(p, b) + p->Nq;
-    return i < 0 ? 0 : i;
+/* P^T and dS^T of one tile: St becomes P^T, dPt becomes dS^T. Kp, Vp: the key tile. */
+static void grad_tile(const bwd_job *J, int64_t b, int64_t h, int64_t i0, int64_t rows,
+                      int64_t j0, int64_t cols, const float *Kr, int64_t ldk, const float *Vr,
+                      int64_t ldv, const query_side *qs, float *St, float *dPt) {
+    const attn__sdpa_t *p = J->p;
+    const attn__tiles_t *t = J->t;
+    int64_t n = padded(rows);
+    t->gemm_nn(cols, n, p->D, Kr, ldk, qs->Qt, BR, St, BR, 0);
+    mask_tile(p, b, h, i0, rows, j0, cols, St);
+    t->exp_sub(cols, n, St, BR, qs->lse);
+    t->gemm_nn(cols, n, p->Dv, Vr, ldv, qs->dOt, BR, dPt, BR, 0);
+    t->softmax_grad(cols, n, St, dPt, BR, qs->di);
+}
+
+static size_t backward_scratch(const attn__sdpa_t *p) {
+    size_t query = (size_t)(p->D * BR + p->Dv * BR + 2 * BR);   /* Qt, dOt, lse, di */
+    size_t keys = (size_t)(BC * p->D + BC * p->Dv);              /* Kp, Vp */
+    size_t tiles = (size_t)(2 * BC * BR);                        /* St, dPt */
+    size_t pass1 = (size_t)(BR * p->D + BR * p->Dv + BC * p->D + BC * p->Dv); /* Qp dOp dK dV */
+    size_t pass2 = (size_t)(BR * p->D);                          /* dQ */
+    size_t common = query + keys + tiles + (pass1 > pass2 ? pass1 : pass2);
+    size_t pass3 = (size_t)(3 * p->Nk + 16);                     /* dbias: Nk doubles + Nk */
+    return common > pass3 ? common : pass3;
 }
 
 /* pass 1: dK and dV for one block of keys, over every query head of its group */
@@ -235,29 +288,34 @@ static void dkdv_item(void *ctx, int64_t item, int thread) {
     const attn__tiles_t *t = J->t;
     const int64_t D = p->D, Dv = p->Dv;
     int64_t kb = item % J->nkb, bh = item / J->nkb, b = bh / p->Hkv, hk = bh % p->Hkv;
-    int64_t j0 = kb * BC, cols = p->Nk - j0 < BC ? p->Nk - j0 : BC;
+    int64_t j0 = kb * BC, cols = min64(BC, p->Nk - j0);
 
-    float *Kt = scratch_of(&J->scratch, thread);
-    float *Vt = Kt + D * BC, *Qp = Vt + Dv * BC, *dOp = Qp + BR * D, *S = dOp + BR * Dv;
-    float *dP = S + BR * BC, *P = dP + BR * BC, *dK = P + BR * BC, *dV = dK + BC * D;
+    float *w = scratch_of(&J->scratch, thread);
+    query_side qs = {w, w + D * BR, w + (D + Dv) * BR, w + (D + Dv + 1) * BR};
+    float *Kp = w + (D + Dv + 2) * BR, *Vp = Kp + BC * D, *St = Vp + BC * Dv, *dPt = St + BC * BR;
+    float *Qp = dPt + BC * BR, *dOp = Qp + BR * D, *dK = dOp + BR * Dv, *dV = dK + BC * D;
     memset(dK, 0, sizeof(float) * (size_t)(cols * D));
     memset(dV, 0, sizeof(float) * (size_t)(cols * Dv));
 
-    int64_t istart = j0 < attn__key_len(p, b) ? first_query_seeing(p, b, j0) : p->Nq;
+    /* keys at or past key_lens[b] get zero gradients: leave them out of the tiles */
+    int64_t live = min64(cols, attn__key_len(p, b) - j0);
+    int64_t istart = live > 0 ? first_query_seeing(p, b, j0) : p->Nq;
+    int64_t ldk = D, ldv = Dv;
+    const float *Kr = Kp, *Vr = Vp;
     if (istart < p->Nq) {
-        pack_cols(J->k, b, hk, j0, cols, D, Kt, BC);
-        pack_cols(J->v, b, hk, j0, cols, Dv, Vt, BC);
+        Kr = tile_rows(J->k, b, hk, j0, live, D, Kp, &ldk);
+        Vr = tile_rows(J->v, b, hk, j0, live, Dv, Vp, &ldv);
     }
     for (int64_t h = hk * p->group; h < (hk + 1) * p->group; h++)
         for (int64_t i0 = istart / BR * BR; i0 < p->Nq; i0 += BR) {
-            int64_t rows = p->Nq - i0 < BR ? p->Nq - i0 : BR;
-            pack_rows(J->q, b, h, i0, rows, D, Qp, D);
-            pack_rows(J->d_o, b, h, i0, rows, Dv, dOp, Dv);
-            t->gemm_nn(rows, cols, D, Qp, D, Kt, BC, S, BC, 0);
-            t->gemm_nn(rows, cols, Dv, dOp, Dv, Vt, BC, dP, BC, 0);
-            grad_tile(J, b, h, i0, rows, j0, cols, S, dP, P);
-            t->gemm_tn(cols, Dv, rows, P, BC, dOp, Dv, dV, Dv);
-            t->gemm_tn(cols, D, rows, dP, BC, Qp, D, dK, D);
+            int64_t rows = min64(BR, p->Nq - i0);
+            pack_query_side(J, b, h, i0, rows, &qs);
+            int64_t ldq, ldo;
+            const float *Qr = tile_rows(J->q, b, h, i0, rows, D, Qp, &ldq);
+            const float *dOr = tile_rows(J->d_o, b, h, i0, rows, Dv, dOp, &ldo);
+            grad_tile(J, b, h, i0, rows, j0, live, Kr, ldk, Vr, ldv, &qs, St, dPt);
+            t->gemm_nn(live, Dv, rows, St, BR, dOr, ldo, dV, Dv, 1);
+            t->gemm_nn(live, D, rows, dPt, BR, Qr, ldq, dK, D, 1);
         }
     unpack_rows(J->dk, b, hk, j0, cols, D, dK, D, p->scale);
     unpack_rows(J->dv, b, hk, j0, cols, Dv, dV, Dv, 1.0f);
@@ -270,24 +328,22 @@ static void dq_item(void *ctx, int64_t item, int thread) {
     const attn__tiles_t *t = J->t;
     const int64_t D = p->D, Dv = p->Dv;
     int64_t qb = item % J->nqb, bh = item / J->nqb, b = bh / p->Hq, h = bh % p->Hq;
-    int64_t hk = h / p->group, i0 = qb * BR, rows = p->Nq - i0 < BR ? p->Nq - i0 : BR;
+    int64_t hk = h / p->group, i0 = qb * BR, rows = min64(BR, p->Nq - i0);
 
-    float *Kt = scratch_of(&J->scratch, thread);
-    float *Vt = Kt + D * BC, *Qp = Vt + Dv * BC, *dOp = Qp + BR * D, *S = dOp + BR * Dv;
-    float *dP = S + BR * BC, *P = dP + BR * BC, *Kp = P + BR * BC, *dQ = Kp + BC * D;
+    float *w = scratch_of(&J->scratch, thread);
+    query_side qs = {w, w + D * BR, w + (D + Dv) * BR, w + (D + Dv + 1) * BR};
+    float *Kp = w + (D + Dv + 2) * BR, *Vp = Kp + BC * D, *St = Vp + BC * Dv, *dPt = St + BC * BR;
+    float *dQ = dPt + BC * BR;
     memset(dQ, 0, sizeof(float) * (size_t)(rows * D));
-    pack_rows(J->q, b, h, i0, rows, D, Qp, D);
-    pack_rows(J->d_o, b, h, i0, rows, Dv, dOp, Dv);
+    pack_query_side(J, b, h, i0, rows, &qs);
     int64_t kend = attn__key_end(p, b, i0 + rows - 1);
     for (int64_t j0 = 0; j0 < kend; j0 += BC) {
-        int64_t cols = kend - j0 < BC ? kend - j0 : BC;
-        pack_cols(J->k, b, hk, j0, cols, D, Kt, BC);
-        pack_rows(J->k, b, hk, j0, cols, D, Kp, D);
-        pack_cols(J->v, b, hk, j0, cols, Dv, Vt, BC);
-        t->gemm_nn(rows, cols, D, Qp, D, Kt, BC, S, BC, 0);
-        t->gemm_nn(rows, cols, Dv, dOp, Dv, Vt, BC, dP, BC, 0);
-        grad_tile(J, b, h, i0, rows, j0, cols, S, dP, P);
-        t->gemm_nn(rows, D, cols, dP, BC, Kp, D, dQ, D, 1);
+        int64_t cols = min64(BC, kend - j0);
+        int64_t ldk, ldv;
+        const float *Kr = tile_rows(J->k, b, hk, j0, cols, D, Kp, &ldk);
+        const float *Vr = tile_rows(J->v, b, hk, j0, cols, Dv, Vp, &ldv);
+        grad_tile(J, b, h, i0, rows, j0, cols, Kr, ldk, Vr, ldv, &qs, St, dPt);
+        t->gemm_tn(rows, D, cols, dPt, BR, Kr, ldk, dQ, D, 1);
     }
     unpack_rows(J->dq, b, h, i0, rows, D, dQ, D, p->scale);
 }
@@ -328,8 +384,7 @@ static void dbias_item(void *ctx, int64_t item, int thread) {
                     float dp = 0.0f;
                     for (int64_t e = 0; e < p->Dv; e++)
                         dp += gi[e * J->d_o.stride[3]] * vj[e * J->v.stride[3]];
-                    float pj = expf(s[j] - lse);
-                    acc[j] += (double)(pj * (dp - di));
+                    acc[j] += (double)(expf(s[j] - lse) * (dp - di));
                 }
             }
     float *out = J->dbias.data + bm * J->dbias.stride[0] + hm * J->dbias.stride[1] +
@@ -349,7 +404,6 @@ attn_status_t attn__sdpa_backward_fused(const attn__sdpa_t *p, attn_src_t q, att
                                         attn_dst_t dv, attn_dst_t dbias) {
     bwd_job J = {p, attn__tiles(), q, k, v, o, d_o, lse, dq, dk, dv, dbias, NULL,
                  (p->Nq + BR - 1) / BR, (p->Nk + BC - 1) / BC, {NULL, 0}};
-    attn_status_t st;
     J.di = malloc(sizeof(float) * (size_t)(p->B * p->Hq * p->Nq));
     if (!J.di)
         return attn__fail(ATTN_STATUS_OUT_OF_MEMORY, "fused backward: cannot allocate %lld "
@@ -357,14 +411,9 @@ attn_status_t attn__sdpa_backward_fused(const attn__sdpa_t *p, attn_src_t q, att
     int64_t bh = p->B * p->Hq;
     attn__parallel_for(bh, attn__threads_for(bh), delta_item, &J);
 
-    /* one scratch size serves passes 1 and 2 (pass 3 needs Nk doubles + Nk floats) */
-    size_t tiles = (size_t)(p->D * BC + p->Dv * BC + BR * p->D + BR * p->Dv + 3 * BR * BC +
-                            BC * p->D + (BC * p->Dv > BR * p->D ? BC * p->Dv : BR * p->D));
-    size_t row = (size_t)(3 * p->Nk + 16);
     int64_t items1 = p->B * p->Hkv * J.nkb, items2 = bh * J.nqb;
-    int64_t most = items1 > items2 ? items1 : items2;
-    int threads = attn__threads_for(most);
-    st = scratch_alloc(&J.scratch, threads, tiles > row ? tiles : row, "fused backward");
+    int threads = attn__threads_for(items1 > items2 ? items1 : items2);
+    attn_status_t st = scratch_alloc(&J.scratch, threads, backward_scratch(p), "fused backward");
     if (st == ATTN_STATUS_OK) {
         attn__parallel_for(items1, attn__threads_for(items1), dkdv_item, &J);
         attn__parallel_for(items2, attn__threads_for(items2), dq_item, &J);

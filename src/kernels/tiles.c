@@ -1,7 +1,13 @@
-/* Dense tile operations of the fused attention kernel, written once in plain C so that the
- * compiler vectorises them; CMake compiles this file once per instruction set with
- * ATTN_TILES_ISA set to the name (generic, avx2) and matching -m flags. */
+/* Dense tile operations of the fused attention kernel, written once against the vector
+ * helpers of simd.h. CMake compiles this file once per instruction set, with ATTN_TILES_ISA
+ * naming it (generic, avx2) and the matching -m flags.
+ *
+ * The products are register-blocked: a micro-kernel keeps a 6 x 16 block of C in twelve
+ * 8-float accumulators, and for each k loads two vectors of B and broadcasts six values of A
+ * (12 FMAs for 8 loads). A is read through a (row, k) stride pair, so the same micro-kernel
+ * serves A and A transposed. */
 #include "kernels/tiles.h"
+#include "kernels/simd.h"
 
 #include <math.h>
 #include <string.h>
@@ -15,119 +21,133 @@
 #define STR2(x) #x
 #define STR(x) STR2(x)
 
-/* C = A * B for M x N x K, row-major. Four rows of C at a time so each B row loaded is used
- * four times; the n loop is the vector direction. */
-static void gemm_nn(int64_t M, int64_t N, int64_t K, const float *restrict A, int64_t lda,
-                    const float *restrict B, int64_t ldb, float *restrict C, int64_t ldc,
-                    int accumulate) {
-    int64_t m = 0;
-    for (; m + 4 <= M; m += 4) {
-        float *restrict c0 = C + m * ldc, *restrict c1 = c0 + ldc, *restrict c2 = c1 + ldc,
-                        *restrict c3 = c2 + ldc;
-        const float *a0 = A + m * lda, *a1 = a0 + lda, *a2 = a1 + lda, *a3 = a2 + lda;
-        if (!accumulate)
-            for (int64_t n = 0; n < N; n++) c0[n] = c1[n] = c2[n] = c3[n] = 0.0f;
-        for (int64_t k = 0; k < K; k++) {
-            const float *restrict b = B + k * ldb;
-            float x0 = a0[k], x1 = a1[k], x2 = a2[k], x3 = a3[k];
-            for (int64_t n = 0; n < N; n++) {
-                float bn = b[n];
-                c0[n] += x0 * bn;
-                c1[n] += x1 * bn;
-                c2[n] += x2 * bn;
-                c3[n] += x3 * bn;
-            }
+enum { MR = 6, NR = 16 };
+
+/* C[r][0..16) (=|+=) sum_k A(r, k) * B[k][0..16) for r < 6, A(r, k) = A[r * ars + k * aks] */
+static inline void micro_6x16(int64_t K, const float *A, int64_t ars, int64_t aks,
+                              const float *B, int64_t ldb, float *C, int64_t ldc, int acc) {
+    vf c[MR][2];
+    for (int r = 0; r < MR; r++) {
+        c[r][0] = acc ? vf_load(C + r * ldc) : vf_zero();
+        c[r][1] = acc ? vf_load(C + r * ldc + 8) : vf_zero();
+    }
+    for (int64_t k = 0; k < K; k++) {
+        vf b0 = vf_load(B + k * ldb), b1 = vf_load(B + k * ldb + 8);
+        const float *a = A + k * aks;
+        for (int r = 0; r < MR; r++) {
+            vf x = vf_set1(a[r * ars]);
+            c[r][0] = vf_fma(x, b0, c[r][0]);
+            c[r][1] = vf_fma(x, b1, c[r][1]);
         }
     }
-    for (; m < M; m++) {
-        float *restrict c = C + m * ldc;
-        const float *a = A + m * lda;
-        if (!accumulate) memset(c, 0, sizeof(float) * (size_t)N);
+    for (int r = 0; r < MR; r++) {
+        vf_store(C + r * ldc, c[r][0]);
+        vf_store(C + r * ldc + 8, c[r][1]);
+    }
+}
+
+/* The same for mr < 6 rows and nr <= 16 columns: the edges of a product. */
+static void micro_edge(int64_t mr, int64_t nr, int64_t K, const float *A, int64_t ars,
+                       int64_t aks, const float *B, int64_t ldb, float *C, int64_t ldc,
+                       int acc) {
+    for (int64_t r = 0; r < mr; r++) {
+        float *c = C + r * ldc;
+        if (!acc) memset(c, 0, sizeof(float) * (size_t)nr);
         for (int64_t k = 0; k < K; k++) {
-            const float *restrict b = B + k * ldb;
-            float x = a[k];
-            for (int64_t n = 0; n < N; n++) c[n] += x * b[n];
+            float x = A[r * ars + k * aks];
+            const float *b = B + k * ldb;
+            for (int64_t n = 0; n < nr; n++) c[n] += x * b[n];
         }
     }
 }
 
-/* C += A^T * B, A: K x M. Four columns of A (rows of C) at a time. */
-static void gemm_tn(int64_t M, int64_t N, int64_t K, const float *restrict A, int64_t lda,
-                    const float *restrict B, int64_t ldb, float *restrict C, int64_t ldc) {
-    int64_t m = 0;
-    for (; m + 4 <= M; m += 4) {
-        float *restrict c0 = C + m * ldc, *restrict c1 = c0 + ldc, *restrict c2 = c1 + ldc,
-                        *restrict c3 = c2 + ldc;
-        for (int64_t k = 0; k < K; k++) {
-            const float *restrict b = B + k * ldb;
-            const float *a = A + k * lda + m;
-            float x0 = a[0], x1 = a[1], x2 = a[2], x3 = a[3];
-            if (x0 == 0.0f && x1 == 0.0f && x2 == 0.0f && x3 == 0.0f) continue;
-            for (int64_t n = 0; n < N; n++) {
-                float bn = b[n];
-                c0[n] += x0 * bn;
-                c1[n] += x1 * bn;
-                c2[n] += x2 * bn;
-                c3[n] += x3 * bn;
-            }
+static void gemm(int64_t M, int64_t N, int64_t K, const float *A, int64_t ars, int64_t aks,
+                 const float *B, int64_t ldb, float *C, int64_t ldc, int acc) {
+    if (ars == 1) {
+        /* A read transposed: each 6-row block of it is a strip of K cache lines, so keep the
+         * strip in L1 across all column blocks (rows outer, columns inner) */
+        int64_t m0 = 0;
+        for (; m0 + MR <= M; m0 += MR) {
+            int64_t n0 = 0;
+            for (; n0 + NR <= N; n0 += NR)
+                micro_6x16(K, A + m0, 1, aks, B + n0, ldb, C + m0 * ldc + n0, ldc, acc);
+            if (n0 < N)
+                micro_edge(MR, N - n0, K, A + m0, 1, aks, B + n0, ldb, C + m0 * ldc + n0, ldc,
+                           acc);
         }
+        if (m0 < M) micro_edge(M - m0, N, K, A + m0, 1, aks, B, ldb, C + m0 * ldc, ldc, acc);
+        return;
     }
-    for (; m < M; m++) {
-        float *restrict c = C + m * ldc;
-        for (int64_t k = 0; k < K; k++) {
-            float x = A[k * lda + m];
-            if (x == 0.0f) continue;
-            const float *restrict b = B + k * ldb;
-            for (int64_t n = 0; n < N; n++) c[n] += x * b[n];
+    int64_t n0 = 0;
+    for (; n0 + NR <= N; n0 += NR) {
+        int64_t m0 = 0;
+        for (; m0 + MR <= M; m0 += MR)
+            micro_6x16(K, A + m0 * ars, ars, aks, B + n0, ldb, C + m0 * ldc + n0, ldc, acc);
+        if (m0 < M)
+            micro_edge(M - m0, NR, K, A + m0 * ars, ars, aks, B + n0, ldb, C + m0 * ldc + n0,
+                       ldc, acc);
+    }
+    if (n0 < N)
+        micro_edge(M, N - n0, K, A, ars, aks, B + n0, ldb, C + n0, ldc, acc);
+}
+
+static void gemm_nn(int64_t M, int64_t N, int64_t K, const float *A, int64_t lda,
+                    const float *B, int64_t ldb, float *C, int64_t ldc, int accumulate) {
+    gemm(M, N, K, A, lda, 1, B, ldb, C, ldc, accumulate);
+}
+
+static void gemm_tn(int64_t M, int64_t N, int64_t K, const float *A, int64_t lda,
+                    const float *B, int64_t ldb, float *C, int64_t ldc, int accumulate) {
+    gemm(M, N, K, A, 1, lda, B, ldb, C, ldc, accumulate);
+}
+
+static void softmax_update(int64_t J, int64_t n, float *S, int64_t ld, float *m, float *l,
+                           float *alpha) {
+    const vf ninf = vf_set1(-INFINITY), zero = vf_zero();
+    for (int64_t i = 0; i < n; i += VF_WIDTH) {
+        vf mx = vf_load(m + i);
+        for (int64_t j = 0; j < J; j++) mx = vf_max(mx, vf_load(S + j * ld + i));
+        /* a column with nothing visible subtracts 0 instead of -inf: exp(-inf) = 0, no NaN */
+        vf use = vf_blend(vf_eq(mx, ninf), zero, mx);
+        vf a = vf_exp_nonpos(vf_sub(vf_load(m + i), use));
+        vf sum = zero;
+        for (int64_t j = 0; j < J; j++) {
+            vf e = vf_exp_nonpos(vf_sub(vf_load(S + j * ld + i), use));
+            vf_store(S + j * ld + i, e);
+            sum = vf_add(sum, e);
+        }
+        vf_store(alpha + i, a);
+        vf_store(l + i, vf_fma(vf_load(l + i), a, sum));
+        vf_store(m + i, mx);
+    }
+}
+
+static void exp_sub(int64_t J, int64_t n, float *S, int64_t ld, const float *sub) {
+    for (int64_t i = 0; i < n; i += VF_WIDTH) {
+        vf c = vf_load(sub + i);
+        for (int64_t j = 0; j < J; j++)
+            vf_store(S + j * ld + i, vf_exp_nonpos(vf_sub(vf_load(S + j * ld + i), c)));
+    }
+}
+
+static void softmax_grad(int64_t J, int64_t n, const float *P, float *dP, int64_t ld,
+                         const float *d) {
+    for (int64_t i = 0; i < n; i += VF_WIDTH) {
+        vf c = vf_load(d + i);
+        for (int64_t j = 0; j < J; j++) {
+            float *g = dP + j * ld + i;
+            vf_store(g, vf_mul(vf_load(P + j * ld + i), vf_sub(vf_load(g), c)));
         }
     }
 }
 
-/* exp(x) for x <= 0 (arguments here are s - max), written with plain arithmetic and bit
- * operations so that it vectorises: x = n*ln2 + r, |r| <= ln2/2, exp(r) by a degree-6
- * polynomial (Taylor coefficients; error below 2 ulp on [-87, 0]), times 2^n built in the
- * exponent bits. Below -87.3 (or -inf) the result is exactly 0. */
-static inline float exp_nonpos(float x) {
-    const float ln2_hi = 0.693145751953125f, ln2_lo = 1.428606765330187e-06f;
-    float xc = x < -87.0f ? -87.0f : x;
-    /* round to nearest by the 1.5 * 2^23 trick (vectorises without SSE4.1 rounding) */
-    float n = (xc * 1.44269504088896341f + 12582912.0f) - 12582912.0f;
-    float r = (xc - n * ln2_hi) - n * ln2_lo;
-    float p = 1.0f / 720.0f;
-    p = p * r + 1.0f / 120.0f;
-    p = p * r + 1.0f / 24.0f;
-    p = p * r + 1.0f / 6.0f;
-    p = p * r + 0.5f;
-    p = p * r + 1.0f;
-    p = p * r + 1.0f;
-    union { float f; int32_t i; } u;
-    u.i = ((int32_t)n + 127) << 23;
-    float e = p * u.f;
-    return x < -87.0f ? 0.0f : e;
-}
-
-static float exp_sum(int64_t n, const float *restrict s, float m, float *restrict p) {
-    /* eight partial sums in a fixed pattern, combined in a fixed order */
-    float acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+static void scale_vec(int64_t n, float a, float *x) {
+    vf va = vf_set1(a);
     int64_t j = 0;
-    for (; j + 8 <= n; j += 8)
-        for (int t = 0; t < 8; t++) {
-            float e = exp_nonpos(s[j + t] - m);
-            p[j + t] = e;
-            acc[t] += e;
-        }
-    for (; j < n; j++) {
-        float e = exp_nonpos(s[j] - m);
-        p[j] = e;
-        acc[0] += e;
-    }
-    return ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7]));
-}
-
-static void scale_vec(int64_t n, float a, float *restrict x) {
-    for (int64_t j = 0; j < n; j++) x[j] *= a;
+    for (; j + VF_WIDTH <= n; j += VF_WIDTH) vf_store(x + j, vf_mul(vf_load(x + j), va));
+    for (; j < n; j++) x[j] *= a;
 }
 
 const attn__tiles_t ISA_NAME(attn__tiles) = {
-    STR(ATTN_TILES_ISA), gemm_nn, gemm_tn, exp_sum, scale_vec,
+    STR(ATTN_TILES_ISA), gemm_nn, gemm_tn, softmax_update, exp_sub, softmax_grad, scale_vec,
 };

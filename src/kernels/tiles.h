@@ -17,12 +17,24 @@ typedef struct attn__tiles {
      * accumulate = 0 overwrites C. */
     void (*gemm_nn)(int64_t M, int64_t N, int64_t K, const float *A, int64_t lda,
                     const float *B, int64_t ldb, float *C, int64_t ldc, int accumulate);
-    /* C[m][n] += sum_k A[k][m] * B[k][n];  A: K x M (used transposed), B: K x N, C: M x N. */
+    /* C[m][n] (= or +=) sum_k A[k][m] * B[k][n];  A: K x M (read transposed). */
     void (*gemm_tn)(int64_t M, int64_t N, int64_t K, const float *A, int64_t lda,
-                    const float *B, int64_t ldb, float *C, int64_t ldc);
-    /* p[j] = exp(s[j] - m) for j < n (0 where s[j] is -inf); returns the sum of p in a fixed
-     * order. m must be finite. */
-    float (*exp_sum)(int64_t n, const float *s, float m, float *p);
+                    const float *B, int64_t ldb, float *C, int64_t ldc, int accumulate);
+
+    /* The softmax steps work on transposed score tiles S[j][i] (key j, query i): J rows of
+     * n columns (n a multiple of 8), row stride ld, so that per-query statistics are vectors.
+     *
+     * Online softmax update, in place: for each column i, m' = max(m[i], max_j S[j][i]),
+     * alpha[i] = exp(m[i] - m'), S[j][i] = exp(S[j][i] - m'), l[i] = l[i] * alpha[i] +
+     * sum_j S[j][i] (j in order), m[i] = m'. Columns with nothing visible keep m = -inf,
+     * l = 0 and give zeros. */
+    void (*softmax_update)(int64_t J, int64_t n, float *S, int64_t ld, float *m, float *l,
+                           float *alpha);
+    /* S[j][i] = exp(S[j][i] - sub[i]) (sub[i] = +inf gives zeros). */
+    void (*exp_sub)(int64_t J, int64_t n, float *S, int64_t ld, const float *sub);
+    /* dP[j][i] = P[j][i] * (dP[j][i] - d[i]) */
+    void (*softmax_grad)(int64_t J, int64_t n, const float *P, float *dP, int64_t ld,
+                         const float *d);
     /* x[j] *= a for j < n */
     void (*scale)(int64_t n, float a, float *x);
 } attn__tiles_t;

@@ -1,0 +1,136 @@
+/* Internal: the vector helpers every SIMD kernel is written against: a vector of 8 floats.
+ *
+ * With AVX2 and FMA (compiled with -mavx2 -mfma) vf is an __m256 and each helper one or two
+ * instructions; elsewhere vf is a plain struct of 8 floats whose loops the compiler vectorises
+ * as it can. Kernels are written once against these helpers, never per instruction set. */
+#ifndef ATTN_KERNELS_SIMD_H
+#define ATTN_KERNELS_SIMD_H
+
+#include <stdint.h>
+
+#define VF_WIDTH 8
+
+#if defined(__AVX2__) && defined(__FMA__)
+#include <immintrin.h>
+
+typedef __m256 vf;
+static inline vf vf_zero(void) { return _mm256_setzero_ps(); }
+static inline vf vf_set1(float x) { return _mm256_set1_ps(x); }
+static inline vf vf_load(const float *p) { return _mm256_loadu_ps(p); }
+static inline void vf_store(float *p, vf x) { _mm256_storeu_ps(p, x); }
+static inline vf vf_add(vf a, vf b) { return _mm256_add_ps(a, b); }
+static inline vf vf_sub(vf a, vf b) { return _mm256_sub_ps(a, b); }
+static inline vf vf_mul(vf a, vf b) { return _mm256_mul_ps(a, b); }
+static inline vf vf_fma(vf a, vf b, vf c) { return _mm256_fmadd_ps(a, b, c); }
+static inline vf vf_max(vf a, vf b) { return _mm256_max_ps(a, b); }
+static inline vf vf_min(vf a, vf b) { return _mm256_min_ps(a, b); }
+/* comparisons give all-ones lanes where true, zero lanes where false */
+static inline vf vf_ge(vf a, vf b) { return _mm256_cmp_ps(a, b, _CMP_GE_OQ); }
+static inline vf vf_eq(vf a, vf b) { return _mm256_cmp_ps(a, b, _CMP_EQ_OQ); }
+static inline vf vf_and(vf mask, vf a) { return _mm256_and_ps(mask, a); }
+/* lanes of a where mask is set, else of b */
+static inline vf vf_blend(vf mask, vf a, vf b) { return _mm256_blendv_ps(b, a, mask); }
+/* 2^n for whole-number lanes n in [-126, 127] */
+static inline vf vf_pow2i(vf n) {
+    __m256i e = _mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127));
+    return _mm256_castsi256_ps(_mm256_slli_epi32(e, 23));
+}
+/* lane sum in a fixed order: (0+4)+(1+5)+(2+6)+(3+7) pairwise */
+static inline float vf_hsum(vf x) {
+    __m128 s = _mm_add_ps(_mm256_castps256_ps128(x), _mm256_extractf128_ps(x, 1));
+    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+    s = _mm_add_ss(s, _mm_movehdup_ps(s));
+    return _mm_cvtss_f32(s);
+}
+static inline float vf_hmax(vf x) {
+    __m128 s = _mm_max_ps(_mm256_castps256_ps128(x), _mm256_extractf128_ps(x, 1));
+    s = _mm_max_ps(s, _mm_movehl_ps(s, s));
+    s = _mm_max_ss(s, _mm_movehdup_ps(s));
+    return _mm_cvtss_f32(s);
+}
+
+#else /* portable: 8 floats in a struct */
+
+typedef struct { float v[8]; } vf;
+#define VF_MAP(expr) do { for (int i_ = 0; i_ < 8; i_++) r.v[i_] = (expr); } while (0)
+static inline vf vf_zero(void) { vf r; VF_MAP(0.0f); return r; }
+static inline vf vf_set1(float x) { vf r; VF_MAP(x); return r; }
+static inline vf vf_load(const float *p) { vf r; VF_MAP(p[i_]); return r; }
+static inline void vf_store(float *p, vf x) { for (int i = 0; i < 8; i++) p[i] = x.v[i]; }
+static inline vf vf_add(vf a, vf b) { vf r; VF_MAP(a.v[i_] + b.v[i_]); return r; }
+static inline vf vf_sub(vf a, vf b) { vf r; VF_MAP(a.v[i_] - b.v[i_]); return r; }
+static inline vf vf_mul(vf a, vf b) { vf r; VF_MAP(a.v[i_] * b.v[i_]); return r; }
+static inline vf vf_fma(vf a, vf b, vf c) { vf r; VF_MAP(a.v[i_] * b.v[i_] + c.v[i_]); return r; }
+static inline vf vf_max(vf a, vf b) { vf r; VF_MAP(a.v[i_] > b.v[i_] ? a.v[i_] : b.v[i_]); return r; }
+static inline vf vf_min(vf a, vf b) { vf r; VF_MAP(a.v[i_] < b.v[i_] ? a.v[i_] : b.v[i_]); return r; }
+static inline vf vf_ge(vf a, vf b) {
+    vf r;
+    union { float f; uint32_t u; } t, f0 = {0.0f};
+    t.u = 0xffffffffu;
+    VF_MAP(a.v[i_] >= b.v[i_] ? t.f : f0.f);
+    return r;
+}
+static inline vf vf_eq(vf a, vf b) {
+    vf r;
+    union { float f; uint32_t u; } t, f0 = {0.0f};
+    t.u = 0xffffffffu;
+    VF_MAP(a.v[i_] == b.v[i_] ? t.f : f0.f);
+    return r;
+}
+static inline vf vf_blend(vf mask, vf a, vf b) {
+    vf r;
+    for (int i = 0; i < 8; i++) {
+        union { float f; uint32_t u; } m = {mask.v[i]};
+        r.v[i] = m.u ? a.v[i] : b.v[i];
+    }
+    return r;
+}
+static inline vf vf_and(vf mask, vf a) {
+    vf r;
+    for (int i = 0; i < 8; i++) {
+        union { float f; uint32_t u; } m = {mask.v[i]}, x = {a.v[i]};
+        x.u &= m.u;
+        r.v[i] = x.f;
+    }
+    return r;
+}
+static inline vf vf_pow2i(vf n) {
+    vf r;
+    for (int i = 0; i < 8; i++) {
+        union { float f; int32_t i; } u;
+        u.i = ((int32_t)n.v[i] + 127) * (1 << 23);
+        r.v[i] = u.f;
+    }
+    return r;
+}
+static inline float vf_hsum(vf x) {
+    return ((x.v[0] + x.v[4]) + (x.v[2] + x.v[6])) + ((x.v[1] + x.v[5]) + (x.v[3] + x.v[7]));
+}
+static inline float vf_hmax(vf x) {
+    float m = x.v[0];
+    for (int i = 1; i < 8; i++) m = x.v[i] > m ? x.v[i] : m;
+    return m;
+}
+#endif
+
+/* exp(x) for x <= ~0 (softmax arguments s - max): x = n ln2 + r with |r| <= ln2 / 2, exp(r)
+ * by its degree-6 Taylor polynomial (relative error below 2e-7 on [-87, 0.1]), 2^n built in
+ * the exponent bits. Lanes below -87 (and -inf) give exactly 0. */
+static inline vf vf_exp_nonpos(vf x) {
+    const vf lo = vf_set1(-87.0f), magic = vf_set1(12582912.0f); /* 1.5 * 2^23 rounds */
+    vf keep = vf_ge(x, lo);
+    vf xc = vf_max(x, lo);
+    vf n = vf_sub(vf_fma(xc, vf_set1(1.44269504088896341f), magic), magic);
+    vf r = vf_fma(n, vf_set1(-0.693145751953125f), xc);
+    r = vf_fma(n, vf_set1(-1.428606765330187e-06f), r);
+    vf p = vf_set1(1.0f / 720.0f);
+    p = vf_fma(p, r, vf_set1(1.0f / 120.0f));
+    p = vf_fma(p, r, vf_set1(1.0f / 24.0f));
+    p = vf_fma(p, r, vf_set1(1.0f / 6.0f));
+    p = vf_fma(p, r, vf_set1(0.5f));
+    p = vf_fma(p, r, vf_set1(1.0f));
+    p = vf_fma(p, r, vf_set1(1.0f));
+    return vf_and(keep, vf_mul(p, vf_pow2i(n)));
+}
+
+#endif
