@@ -56,7 +56,8 @@ void cli_print_help(FILE *out, const cli_command_t *cmd);
  * CLI_EXIT_USAGE so callers can `return cli_usage_error(...)`. cmd may be NULL (the program). */
 int cli_usage_error(const char *cmd, const char *fmt, ...) CLI_PRINTF(2, 3);
 
-/* "attn <cmd>: <what> failed: <attn_last_error()>" on stderr; returns CLI_EXIT_FAILED. */
+/* "attn <cmd>: <what> failed: <attn_last_error()>" on stderr (the status name when there is no
+ * message); returns CLI_EXIT_FAILED. */
 int cli_library_error(const char *cmd, const char *what, attn_status_t status);
 
 /* The candidate closest to word by edit distance, or NULL when nothing is close enough to be a

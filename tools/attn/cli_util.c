@@ -23,9 +23,12 @@ int cli_usage_error(const char *cmd, const char *fmt, ...) {
 }
 
 int cli_library_error(const char *cmd, const char *what, attn_status_t status) {
+    /* The message already starts with the status name ("bad shape: ..."). */
     const char *msg = attn_last_error();
-    fprintf(stderr, "attn %s: %s failed (%s): %s\n", cmd, what, attn_status_string(status),
-            msg && *msg ? msg : "(the library gave no message)");
+    if (msg && *msg)
+        fprintf(stderr, "attn %s: %s failed: %s\n", cmd, what, msg);
+    else
+        fprintf(stderr, "attn %s: %s failed: %s\n", cmd, what, attn_status_string(status));
     return CLI_EXIT_FAILED;
 }
 
