@@ -2,7 +2,7 @@
 # The whole test suite, as README.md's second command line and CI run it:
 #   build/       warnings are errors (-DATTN_FATAL_WARNINGS=ON); every ctest test
 #   build-asan/  the same under AddressSanitizer and UBSan (-DATTN_SANITIZE=ON); every ctest test
-#                (the Python tests skip themselves there: the interpreter is not instrumented)
+#                (without the Python tests: an uninstrumented Python cannot load that library)
 # Stops at the first failure. Run from anywhere; the builds go in the repository root.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
