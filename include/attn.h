@@ -27,7 +27,7 @@
  *     }
  *
  * Conventions
- *   - Tensors are fp32 unless a dtype says otherwise. Every tensor is passed as a pointer plus
+ *   - Tensors are fp32 unless a dtype says otherwise (Q, K, V may be fp16 or bf16). Every tensor is passed as a pointer plus
  *     four element strides (not bytes) for the logical layout [B, H, N, D]; any strides work,
  *     so [B, N, H, D] storage is used without a copy by passing its strides in [B, H, N, D] order.
  *   - Sizes and strides are int64_t. Strides may be zero (broadcast) for inputs, not for outputs.
@@ -115,11 +115,13 @@ ATTN_API const char *attn_kernel_name(attn_kernel_t kernel);
  * ------------------------------------------------------------------------------------------- */
 typedef enum attn_dtype {
     ATTN_DTYPE_F32 = 0,
-    ATTN_DTYPE_F16 = 1,   /* IEEE half; reserved for K/V storage (not yet served) */
-    ATTN_DTYPE_BF16 = 2   /* bfloat16; reserved (not yet served) */
+    ATTN_DTYPE_F16 = 1,   /* IEEE binary16 (uint16_t storage); accepted for Q, K and V */
+    ATTN_DTYPE_BF16 = 2   /* bfloat16 (uint16_t storage); accepted for Q, K and V */
 } attn_dtype_t;
 
-/* A read-only 4-d tensor in logical order [B, H, N, D]; strides in elements. */
+/* A read-only 4-d tensor in logical order [B, H, N, D]; strides in elements. Q, K and V may
+ * be fp32, fp16 or bf16 (converted to fp32 as tiles are loaded; all arithmetic is fp32);
+ * O and dO are fp32. */
 typedef struct attn_src {
     const void *data;
     attn_dtype_t dtype;
@@ -137,6 +139,13 @@ typedef struct attn_dst {
 static inline attn_src_t attn_src_f32(const float *data, int64_t sb, int64_t sh, int64_t sn) {
     attn_src_t t;
     t.data = data; t.dtype = ATTN_DTYPE_F32;
+    t.stride[0] = sb; t.stride[1] = sh; t.stride[2] = sn; t.stride[3] = 1;
+    return t;
+}
+static inline attn_src_t attn_src_typed(const void *data, attn_dtype_t dtype, int64_t sb,
+                                        int64_t sh, int64_t sn) {
+    attn_src_t t;
+    t.data = data; t.dtype = dtype;
     t.stride[0] = sb; t.stride[1] = sh; t.stride[2] = sn; t.stride[3] = 1;
     return t;
 }

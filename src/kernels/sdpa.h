@@ -8,6 +8,7 @@
 #include "attn.h"
 
 #include <math.h>
+#include <string.h>
 
 typedef struct attn__sdpa {
     int64_t B, Hq, Hkv, Nq, Nk, D, Dv;
@@ -24,7 +25,8 @@ typedef struct attn__sdpa {
 /* Validation (sdpa_check.c). Each returns a status with a message on failure. */
 attn_status_t attn__sdpa_prepare(const attn_shape_t *shape, const attn_params_t *params,
                                  attn__sdpa_t *out);
-attn_status_t attn__check_src(const char *name, attn_src_t t, const int64_t dims[4]);
+/* halves: whether fp16 and bf16 are accepted (Q, K, V) or only fp32 (O, dO) */
+attn_status_t attn__check_src(const char *name, attn_src_t t, const int64_t dims[4], int halves);
 attn_status_t attn__check_dst(const char *name, attn_dst_t t, const int64_t dims[4]);
 
 /* Kernels (sdpa_reference.c, sdpa_fused.c). Arguments are validated; fp32 only for now. */
@@ -44,6 +46,41 @@ attn_status_t attn__sdpa_backward_fused(const attn__sdpa_t *p, attn_src_t q, att
 /* ---- helpers every kernel shares ---------------------------------------------------------- */
 
 static inline const float *attn__f32(attn_src_t t) { return (const float *)t.data; }
+
+/* IEEE binary16 to float, exactly (subnormals, infinities and NaN included). */
+static inline float attn__f16_to_f32(uint16_t h) {
+    uint32_t sign = (uint32_t)(h & 0x8000u) << 16, exp = (h >> 10) & 0x1fu, man = h & 0x3ffu;
+    uint32_t bits;
+    if (exp == 0) {
+        float f = (float)man * 5.9604644775390625e-08f; /* man * 2^-24 */
+        memcpy(&bits, &f, sizeof bits);
+        bits |= sign;
+    } else if (exp == 31) {
+        bits = sign | 0x7f800000u | (man << 13);
+    } else {
+        bits = sign | ((exp + 112u) << 23) | (man << 13);
+    }
+    float out;
+    memcpy(&out, &bits, sizeof out);
+    return out;
+}
+
+/* bfloat16 to float: the upper half of the float's bits. */
+static inline float attn__bf16_to_f32(uint16_t h) {
+    uint32_t bits = (uint32_t)h << 16;
+    float out;
+    memcpy(&out, &bits, sizeof out);
+    return out;
+}
+
+/* Element at element offset off of a source tensor of any dtype, as float. */
+static inline float attn__get(attn_src_t t, int64_t off) {
+    switch (t.dtype) {
+    case ATTN_DTYPE_F16: return attn__f16_to_f32(((const uint16_t *)t.data)[off]);
+    case ATTN_DTYPE_BF16: return attn__bf16_to_f32(((const uint16_t *)t.data)[off]);
+    default: return ((const float *)t.data)[off];
+    }
+}
 
 static inline int64_t attn__key_len(const attn__sdpa_t *p, int64_t b) {
     return p->key_lens ? p->key_lens[b] : p->Nk;

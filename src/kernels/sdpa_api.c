@@ -22,9 +22,9 @@ static attn_status_t check_qkv(const attn__sdpa_t *p, attn_src_t q, attn_src_t k
     const int64_t qd[4] = {p->B, p->Hq, p->Nq, p->D};
     const int64_t kd[4] = {p->B, p->Hkv, p->Nk, p->D};
     const int64_t vd[4] = {p->B, p->Hkv, p->Nk, p->Dv};
-    if ((st = attn__check_src("q", q, qd)) != ATTN_STATUS_OK) return st;
-    if ((st = attn__check_src("k", k, kd)) != ATTN_STATUS_OK) return st;
-    return attn__check_src("v", v, vd);
+    if ((st = attn__check_src("q", q, qd, 1)) != ATTN_STATUS_OK) return st;
+    if ((st = attn__check_src("k", k, kd, 1)) != ATTN_STATUS_OK) return st;
+    return attn__check_src("v", v, vd, 1);
 }
 
 attn_status_t attn_forward(const attn_shape_t *shape, const attn_params_t *params,
@@ -57,8 +57,8 @@ attn_status_t attn_backward(const attn_shape_t *shape, const attn_params_t *para
     const int64_t kd[4] = {p.B, p.Hkv, p.Nk, p.D};
     const int64_t vd[4] = {p.B, p.Hkv, p.Nk, p.Dv};
     const int64_t od[4] = {p.B, p.Hq, p.Nq, p.Dv};
-    if ((st = attn__check_src("o", o, od)) != ATTN_STATUS_OK) return st;
-    if ((st = attn__check_src("d_o", d_o, od)) != ATTN_STATUS_OK) return st;
+    if ((st = attn__check_src("o", o, od, 0)) != ATTN_STATUS_OK) return st;
+    if ((st = attn__check_src("d_o", d_o, od, 0)) != ATTN_STATUS_OK) return st;
     if (!lse)
         return attn__fail(ATTN_STATUS_NULL_POINTER,
                           "lse is NULL; the backward needs the [B, Hq, Nq] log-sum-exp that "

@@ -22,19 +22,18 @@ static int64_t max_offset(const int64_t dims[4], const int64_t stride[4]) {
     return total;
 }
 
-attn_status_t attn__check_src(const char *name, attn_src_t t, const int64_t dims[4]) {
+attn_status_t attn__check_src(const char *name, attn_src_t t, const int64_t dims[4], int halves) {
     if (!t.data)
         return attn__fail(ATTN_STATUS_NULL_POINTER, "%s.data is NULL; pass the tensor's memory",
                           name);
-    if (t.dtype != ATTN_DTYPE_F32) {
-        if (t.dtype == ATTN_DTYPE_F16 || t.dtype == ATTN_DTYPE_BF16)
-            return attn__fail(ATTN_STATUS_UNSUPPORTED,
-                              "%s.dtype is %s, which this version does not read yet; convert "
-                              "%s to fp32 (ATTN_DTYPE_F32)", name,
-                              t.dtype == ATTN_DTYPE_F16 ? "fp16" : "bf16", name);
+    if (t.dtype != ATTN_DTYPE_F32 && t.dtype != ATTN_DTYPE_F16 && t.dtype != ATTN_DTYPE_BF16)
         return attn__fail(ATTN_STATUS_BAD_ARGUMENT, "%s.dtype is %d, not an attn_dtype_t value",
                           name, (int)t.dtype);
-    }
+    if (t.dtype != ATTN_DTYPE_F32 && !halves)
+        return attn__fail(ATTN_STATUS_UNSUPPORTED,
+                          "%s.dtype is %s, but %s must be fp32 (ATTN_DTYPE_F32); only q, k and v "
+                          "may be fp16 or bf16", name,
+                          t.dtype == ATTN_DTYPE_F16 ? "fp16" : "bf16", name);
     for (int d = 0; d < 4; d++)
         if (t.stride[d] < 0)
             return attn__fail(ATTN_STATUS_BAD_STRIDE,
@@ -56,7 +55,7 @@ attn_status_t attn__check_dst(const char *name, attn_dst_t t, const int64_t dims
     s.data = t.data;
     s.dtype = ATTN_DTYPE_F32;
     for (int d = 0; d < 4; d++) s.stride[d] = t.stride[d];
-    attn_status_t st = attn__check_src(name, s, dims);
+    attn_status_t st = attn__check_src(name, s, dims, 0);
     if (st != ATTN_STATUS_OK) return st;
     for (int d = 0; d < 4; d++)
         if (dims[d] > 1 && t.stride[d] == 0)

@@ -39,27 +39,35 @@ static int64_t padded(int64_t rows) { return (rows + 15) / 16 * 16; }
 
 /* ---- packing: strided fp32 tensor rows into contiguous tiles ------------------------------ */
 
-/* dst[r * ld + d] = T[b, h, n0 + r, d] for r < rows, d < dim */
-static void pack_rows(attn_src_t t, int64_t b, int64_t h, int64_t n0, int64_t rows, int64_t dim,
-                      float *dst, int64_t ld) {
-    const float *base = attn__f32(t) + b * t.stride[0] + h * t.stride[1] + n0 * t.stride[2];
+/* dst[r * ld + d] = T[b, h, n0 + r, d] as float, for r < rows, d < dim */
+static void pack_rows(const attn__tiles_t *tl, attn_src_t t, int64_t b, int64_t h, int64_t n0,
+                      int64_t rows, int64_t dim, float *dst, int64_t ld) {
+    int64_t base = b * t.stride[0] + h * t.stride[1] + n0 * t.stride[2];
     int64_t sn = t.stride[2], sd = t.stride[3];
     for (int64_t r = 0; r < rows; r++) {
-        const float *src = base + r * sn;
-        if (sd == 1) memcpy(dst + r * ld, src, sizeof(float) * (size_t)dim);
-        else for (int64_t d = 0; d < dim; d++) dst[r * ld + d] = src[d * sd];
+        int64_t off = base + r * sn;
+        float *out = dst + r * ld;
+        if (sd == 1 && t.dtype == ATTN_DTYPE_F32)
+            memcpy(out, attn__f32(t) + off, sizeof(float) * (size_t)dim);
+        else if (sd == 1 && t.dtype == ATTN_DTYPE_F16)
+            tl->f16_to_f32(dim, (const uint16_t *)t.data + off, out);
+        else if (sd == 1 && t.dtype == ATTN_DTYPE_BF16)
+            tl->bf16_to_f32(dim, (const uint16_t *)t.data + off, out);
+        else
+            for (int64_t d = 0; d < dim; d++) out[d] = attn__get(t, off + d * sd);
     }
 }
 
-/* Rows n0 .. n0 + rows - 1 of T[b, h] as a row-major tile: the tensor's own memory when its
- * last dimension is contiguous (no copy), else packed into buf. *ld receives the row stride. */
-static const float *tile_rows(attn_src_t t, int64_t b, int64_t h, int64_t n0, int64_t rows,
-                              int64_t dim, float *buf, int64_t *ld) {
-    if (t.stride[3] == 1 || dim == 1) {
+/* Rows n0 .. n0 + rows - 1 of T[b, h] as a row-major fp32 tile: the tensor's own memory when
+ * it is fp32 with a contiguous last dimension (no copy), else converted into buf. *ld receives
+ * the row stride. */
+static const float *tile_rows(const attn__tiles_t *tl, attn_src_t t, int64_t b, int64_t h,
+                              int64_t n0, int64_t rows, int64_t dim, float *buf, int64_t *ld) {
+    if (t.dtype == ATTN_DTYPE_F32 && (t.stride[3] == 1 || dim == 1)) {
         *ld = t.stride[2];
         return attn__f32(t) + b * t.stride[0] + h * t.stride[1] + n0 * t.stride[2];
     }
-    pack_rows(t, b, h, n0, rows, dim, buf, dim);
+    pack_rows(tl, t, b, h, n0, rows, dim, buf, dim);
     *ld = dim;
     return buf;
 }
@@ -67,12 +75,16 @@ static const float *tile_rows(attn_src_t t, int64_t b, int64_t h, int64_t n0, in
 /* dst[d * ld + r] = a * T[b, h, n0 + r, d], columns rows .. ld-1 zeroed: the transposed tile */
 static void pack_cols(attn_src_t t, int64_t b, int64_t h, int64_t n0, int64_t rows, int64_t dim,
                       float a, float *dst, int64_t ld) {
-    const float *base = attn__f32(t) + b * t.stride[0] + h * t.stride[1] + n0 * t.stride[2];
+    int64_t base = b * t.stride[0] + h * t.stride[1] + n0 * t.stride[2];
     int64_t sn = t.stride[2], sd = t.stride[3];
     for (int64_t d = 0; d < dim; d++) {
         float *out = dst + d * ld;
-        const float *src = base + d * sd;
-        for (int64_t r = 0; r < rows; r++) out[r] = a * src[r * sn];
+        if (t.dtype == ATTN_DTYPE_F32) {
+            const float *src = attn__f32(t) + base + d * sd;
+            for (int64_t r = 0; r < rows; r++) out[r] = a * src[r * sn];
+        } else {
+            for (int64_t r = 0; r < rows; r++) out[r] = a * attn__get(t, base + d * sd + r * sn);
+        }
         for (int64_t r = rows; r < ld; r++) out[r] = 0.0f;
     }
 }
@@ -177,8 +189,8 @@ static void forward_item(void *ctx, int64_t item, int thread) {
     for (int64_t j0 = 0; j0 < kend; j0 += BC) {
         int64_t cols = min64(BC, kend - j0);
         int64_t ldk, ldv;
-        const float *Kr = tile_rows(J->k, b, hk, j0, cols, D, Kp, &ldk);
-        const float *Vr = tile_rows(J->v, b, hk, j0, cols, Dv, Vp, &ldv);
+        const float *Kr = tile_rows(t, J->k, b, hk, j0, cols, D, Kp, &ldk);
+        const float *Vr = tile_rows(t, J->v, b, hk, j0, cols, Dv, Vp, &ldv);
         t->gemm_nn(cols, n, D, Kr, ldk, Qt, BR, St, BR, 0);
         mask_tile(p, b, h, i0, rows, j0, cols, St);
         t->softmax_update(cols, n, St, BR, m, l, alpha);
@@ -303,16 +315,16 @@ static void dkdv_item(void *ctx, int64_t item, int thread) {
     int64_t ldk = D, ldv = Dv;
     const float *Kr = Kp, *Vr = Vp;
     if (istart < p->Nq) {
-        Kr = tile_rows(J->k, b, hk, j0, live, D, Kp, &ldk);
-        Vr = tile_rows(J->v, b, hk, j0, live, Dv, Vp, &ldv);
+        Kr = tile_rows(t, J->k, b, hk, j0, live, D, Kp, &ldk);
+        Vr = tile_rows(t, J->v, b, hk, j0, live, Dv, Vp, &ldv);
     }
     for (int64_t h = hk * p->group; h < (hk + 1) * p->group; h++)
         for (int64_t i0 = istart / BR * BR; i0 < p->Nq; i0 += BR) {
             int64_t rows = min64(BR, p->Nq - i0);
             pack_query_side(J, b, h, i0, rows, &qs);
             int64_t ldq, ldo;
-            const float *Qr = tile_rows(J->q, b, h, i0, rows, D, Qp, &ldq);
-            const float *dOr = tile_rows(J->d_o, b, h, i0, rows, Dv, dOp, &ldo);
+            const float *Qr = tile_rows(t, J->q, b, h, i0, rows, D, Qp, &ldq);
+            const float *dOr = tile_rows(t, J->d_o, b, h, i0, rows, Dv, dOp, &ldo);
             grad_tile(J, b, h, i0, rows, j0, live, Kr, ldk, Vr, ldv, &qs, St, dPt);
             t->gemm_nn(live, Dv, rows, St, BR, dOr, ldo, dV, Dv, 1);
             t->gemm_nn(live, D, rows, dPt, BR, Qr, ldq, dK, D, 1);
@@ -340,8 +352,8 @@ static void dq_item(void *ctx, int64_t item, int thread) {
     for (int64_t j0 = 0; j0 < kend; j0 += BC) {
         int64_t cols = min64(BC, kend - j0);
         int64_t ldk, ldv;
-        const float *Kr = tile_rows(J->k, b, hk, j0, cols, D, Kp, &ldk);
-        const float *Vr = tile_rows(J->v, b, hk, j0, cols, Dv, Vp, &ldv);
+        const float *Kr = tile_rows(t, J->k, b, hk, j0, cols, D, Kp, &ldk);
+        const float *Vr = tile_rows(t, J->v, b, hk, j0, cols, Dv, Vp, &ldv);
         grad_tile(J, b, h, i0, rows, j0, cols, Kr, ldk, Vr, ldv, &qs, St, dPt);
         t->gemm_tn(rows, D, cols, dPt, BR, Kr, ldk, dQ, D, 1);
     }
@@ -358,7 +370,6 @@ static void dbias_item(void *ctx, int64_t item, int thread) {
     double *acc = (double *)(void *)scratch_of(&J->scratch, thread);
     float *s = (float *)(acc + p->Nk);
     memset(acc, 0, sizeof(double) * (size_t)p->Nk);
-    const float *Q = attn__f32(J->q), *K = attn__f32(J->k), *V = attn__f32(J->v);
     const float *dO = attn__f32(J->d_o);
     for (int64_t b = ms[0] > 1 ? bm : 0; b < (ms[0] > 1 ? bm + 1 : p->B); b++)
         for (int64_t h = ms[1] > 1 ? hm : 0; h < (ms[1] > 1 ? hm + 1 : p->Hq); h++)
@@ -367,23 +378,24 @@ static void dbias_item(void *ctx, int64_t item, int thread) {
                 if (lse == -INFINITY) continue;
                 float di = J->di[(b * p->Hq + h) * p->Nq + i];
                 int64_t hk = h / p->group, end = attn__key_end(p, b, i);
-                const float *qi = Q + b * J->q.stride[0] + h * J->q.stride[1] + i * J->q.stride[2];
+                int64_t qi = b * J->q.stride[0] + h * J->q.stride[1] + i * J->q.stride[2];
                 const float *gi = dO + b * J->d_o.stride[0] + h * J->d_o.stride[1] +
                                   i * J->d_o.stride[2];
                 for (int64_t j = 0; j < end; j++) {
-                    const float *kj = K + b * J->k.stride[0] + hk * J->k.stride[1] + j * J->k.stride[2];
+                    int64_t kj = b * J->k.stride[0] + hk * J->k.stride[1] + j * J->k.stride[2];
                     float dot = 0.0f;
                     for (int64_t d = 0; d < p->D; d++)
-                        dot += qi[d * J->q.stride[3]] * kj[d * J->k.stride[3]];
+                        dot += attn__get(J->q, qi + d * J->q.stride[3]) *
+                               attn__get(J->k, kj + d * J->k.stride[3]);
                     s[j] = dot * p->scale;
                 }
                 attn__mask_apply(p, b, h, i, 0, end, s);
                 for (int64_t j = 0; j < end; j++) {
                     if (s[j] == -INFINITY) continue;
-                    const float *vj = V + b * J->v.stride[0] + hk * J->v.stride[1] + j * J->v.stride[2];
+                    int64_t vj = b * J->v.stride[0] + hk * J->v.stride[1] + j * J->v.stride[2];
                     float dp = 0.0f;
                     for (int64_t e = 0; e < p->Dv; e++)
-                        dp += gi[e * J->d_o.stride[3]] * vj[e * J->v.stride[3]];
+                        dp += gi[e * J->d_o.stride[3]] * attn__get(J->v, vj + e * J->v.stride[3]);
                     acc[j] += (double)(expf(s[j] - lse) * (dp - di));
                 }
             }

@@ -19,18 +19,18 @@ static void probs_row(void *ctx, int64_t r, int thread) {
     (void)thread;
     const probs_job *J = ctx;
     const attn__sdpa_t *p = J->p;
-    const float *Q = attn__f32(J->q), *K = attn__f32(J->k);
     int64_t b = J->b, h = J->h, hk = h / p->group, i = J->q_start + r;
     float *row = J->out + r * J->ld;
-    const float *qi = Q + b * J->q.stride[0] + h * J->q.stride[1] + i * J->q.stride[2];
+    int64_t qi = b * J->q.stride[0] + h * J->q.stride[1] + i * J->q.stride[2];
     int64_t end = attn__key_end(p, b, i);
     for (int64_t j = 0; j < p->Nk; j++) {
         float s = -INFINITY;
         if (j < end) {
-            const float *kj = K + b * J->k.stride[0] + hk * J->k.stride[1] + j * J->k.stride[2];
+            int64_t kj = b * J->k.stride[0] + hk * J->k.stride[1] + j * J->k.stride[2];
             double dot = 0.0;
             for (int64_t d = 0; d < p->D; d++)
-                dot += (double)qi[d * J->q.stride[3]] * (double)kj[d * J->k.stride[3]];
+                dot += (double)attn__get(J->q, qi + d * J->q.stride[3]) *
+                       (double)attn__get(J->k, kj + d * J->k.stride[3]);
             s = (float)((double)p->scale * dot);
             attn__mask_apply(p, b, h, i, j, j + 1, &s);
         }
@@ -58,8 +58,8 @@ attn_status_t attn_probs(const attn_shape_t *shape, const attn_params_t *params,
     if ((st = attn__sdpa_prepare(shape, params, &p)) != ATTN_STATUS_OK) return st;
     const int64_t qd[4] = {p.B, p.Hq, p.Nq, p.D};
     const int64_t kd[4] = {p.B, p.Hkv, p.Nk, p.D};
-    if ((st = attn__check_src("q", q, qd)) != ATTN_STATUS_OK) return st;
-    if ((st = attn__check_src("k", k, kd)) != ATTN_STATUS_OK) return st;
+    if ((st = attn__check_src("q", q, qd, 1)) != ATTN_STATUS_OK) return st;
+    if ((st = attn__check_src("k", k, kd, 1)) != ATTN_STATUS_OK) return st;
     if (!out)
         return attn__fail(ATTN_STATUS_NULL_POINTER, "out is NULL; pass a [q_count, Nk] buffer");
     if (b < 0 || b >= p.B || h < 0 || h >= p.Hq)

@@ -15,7 +15,6 @@
  * Returns the row maximum (-inf when every key is hidden). */
 static double score_row(const attn__sdpa_t *p, attn_src_t q, attn_src_t k, int64_t b, int64_t h,
                         int64_t i, double *s) {
-    const float *Q = attn__f32(q), *K = attn__f32(k);
     int64_t hk = h / p->group, end = attn__key_end(p, b, i);
     int64_t mrow = attn__mask_row(p, b, h, i), ms = p->mask_stride[3];
     double mx = -INFINITY;
@@ -24,7 +23,7 @@ static double score_row(const attn__sdpa_t *p, attn_src_t q, attn_src_t k, int64
         if (j < end) {
             double dot = 0.0;
             for (int64_t d = 0; d < p->D; d++)
-                dot += (double)Q[AT(q, b, h, i, d)] * (double)K[AT(k, b, hk, j, d)];
+                dot += (double)attn__get(q, AT(q, b, h, i, d)) * (double)attn__get(k, AT(k, b, hk, j, d));
             v = (double)p->scale * dot;
             if (p->mask_kind == ATTN_MASK_BOOL) {
                 if (!((const uint8_t *)p->mask_data)[mrow + j * ms]) v = -INFINITY;
@@ -59,7 +58,6 @@ attn_status_t attn__sdpa_forward_reference(const attn__sdpa_t *p, attn_src_t q, 
     if (!s)
         return attn__fail(ATTN_STATUS_OUT_OF_MEMORY, "reference forward: cannot allocate %lld "
                           "scores", (long long)p->Nk);
-    const float *V = attn__f32(v);
     for (int64_t b = 0; b < p->B; b++)
         for (int64_t h = 0; h < p->Hq; h++) {
             int64_t hk = h / p->group;
@@ -68,7 +66,7 @@ attn_status_t attn__sdpa_forward_reference(const attn__sdpa_t *p, attn_src_t q, 
                 for (int64_t e = 0; e < p->Dv; e++) {
                     double acc = 0.0;
                     for (int64_t j = 0; j < p->Nk; j++)
-                        if (s[j] != 0.0) acc += s[j] * (double)V[AT(v, b, hk, j, e)];
+                        if (s[j] != 0.0) acc += s[j] * (double)attn__get(v, AT(v, b, hk, j, e));
                     o.data[AT(o, b, h, i, e)] = (float)acc;
                 }
                 if (lse) lse[(b * p->Hq + h) * p->Nq + i] = (float)l;
@@ -84,7 +82,7 @@ attn_status_t attn__sdpa_backward_reference(const attn__sdpa_t *p, attn_src_t q,
                                             attn_dst_t dv, attn_dst_t dbias) {
     (void)o; (void)lse; /* the reference recomputes both exactly */
     const int64_t Nq = p->Nq, Nk = p->Nk, D = p->D, Dv = p->Dv;
-    const float *Q = attn__f32(q), *K = attn__f32(k), *V = attn__f32(v), *dO = attn__f32(d_o);
+    const float *dO = attn__f32(d_o);
     const int64_t *ms = p->mask_shape;
     int want_dbias = dbias.data != NULL;
     size_t nbias = want_dbias ? (size_t)(ms[0] * ms[1] * ms[2] * ms[3]) : 1;
@@ -113,7 +111,7 @@ attn_status_t attn__sdpa_backward_reference(const attn__sdpa_t *p, attn_src_t q,
                         if (pr[j] != 0.0)
                             for (int64_t e = 0; e < Dv; e++)
                                 dp += (double)dO[AT(d_o, b, h, i, e)] *
-                                      (double)V[AT(v, b, hk, j, e)];
+                                      (double)attn__get(v, AT(v, b, hk, j, e));
                         ds[j] = dp;
                         di += pr[j] * dp;
                     }
@@ -123,14 +121,14 @@ attn_status_t attn__sdpa_backward_reference(const attn__sdpa_t *p, attn_src_t q,
                     for (int64_t d = 0; d < D; d++) {
                         double acc = 0.0;
                         for (int64_t j = 0; j < Nk; j++)
-                            acc += dS[i * Nk + j] * (double)K[AT(k, b, hk, j, d)];
+                            acc += dS[i * Nk + j] * (double)attn__get(k, AT(k, b, hk, j, d));
                         dq.data[AT(dq, b, h, i, d)] = (float)(p->scale * acc);
                     }
                 for (int64_t j = 0; j < Nk; j++) {
                     for (int64_t d = 0; d < D; d++) {
                         double acc = 0.0;
                         for (int64_t i = 0; i < Nq; i++)
-                            acc += dS[i * Nk + j] * (double)Q[AT(q, b, h, i, d)];
+                            acc += dS[i * Nk + j] * (double)attn__get(q, AT(q, b, h, i, d));
                         gk[j * D + d] += p->scale * acc;
                     }
                     for (int64_t e = 0; e < Dv; e++) {

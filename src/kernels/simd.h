@@ -1,6 +1,6 @@
 /* Internal: the vector helpers every SIMD kernel is written against: a vector of 8 floats.
  *
- * With AVX2 and FMA (compiled with -mavx2 -mfma) vf is an __m256 and each helper one or two
+ * With AVX2, FMA and F16C (compiled with -mavx2 -mfma -mf16c) vf is an __m256 and each helper one or two
  * instructions; elsewhere vf is a plain struct of 8 floats whose loops the compiler vectorises
  * as it can. Kernels are written once against these helpers, never per instruction set. */
 #ifndef ATTN_KERNELS_SIMD_H
@@ -8,15 +8,25 @@
 
 #include <stdint.h>
 
+#include "kernels/sdpa.h" /* scalar fp16 / bf16 conversions */
+
 #define VF_WIDTH 8
 
-#if defined(__AVX2__) && defined(__FMA__)
+#if defined(__AVX2__) && defined(__FMA__) && defined(__F16C__)
 #include <immintrin.h>
 
 typedef __m256 vf;
 static inline vf vf_zero(void) { return _mm256_setzero_ps(); }
 static inline vf vf_set1(float x) { return _mm256_set1_ps(x); }
 static inline vf vf_load(const float *p) { return _mm256_loadu_ps(p); }
+/* 8 IEEE halves (F16C) or 8 bfloat16 to floats */
+static inline vf vf_load_f16(const uint16_t *p) {
+    return _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(const void *)p));
+}
+static inline vf vf_load_bf16(const uint16_t *p) {
+    __m256i w = _mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i *)(const void *)p));
+    return _mm256_castsi256_ps(_mm256_slli_epi32(w, 16));
+}
 static inline void vf_store(float *p, vf x) { _mm256_storeu_ps(p, x); }
 static inline vf vf_add(vf a, vf b) { return _mm256_add_ps(a, b); }
 static inline vf vf_sub(vf a, vf b) { return _mm256_sub_ps(a, b); }
@@ -56,6 +66,8 @@ typedef struct { float v[8]; } vf;
 static inline vf vf_zero(void) { vf r; VF_MAP(0.0f); return r; }
 static inline vf vf_set1(float x) { vf r; VF_MAP(x); return r; }
 static inline vf vf_load(const float *p) { vf r; VF_MAP(p[i_]); return r; }
+static inline vf vf_load_f16(const uint16_t *p) { vf r; VF_MAP(attn__f16_to_f32(p[i_])); return r; }
+static inline vf vf_load_bf16(const uint16_t *p) { vf r; VF_MAP(attn__bf16_to_f32(p[i_])); return r; }
 static inline void vf_store(float *p, vf x) { for (int i = 0; i < 8; i++) p[i] = x.v[i]; }
 static inline vf vf_add(vf a, vf b) { vf r; VF_MAP(a.v[i_] + b.v[i_]); return r; }
 static inline vf vf_sub(vf a, vf b) { vf r; VF_MAP(a.v[i_] - b.v[i_]); return r; }

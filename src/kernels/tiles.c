@@ -148,6 +148,19 @@ static void scale_vec(int64_t n, float a, float *x) {
     for (; j < n; j++) x[j] *= a;
 }
 
+static void f16_to_f32(int64_t n, const uint16_t *src, float *dst) {
+    int64_t j = 0;
+    for (; j + VF_WIDTH <= n; j += VF_WIDTH) vf_store(dst + j, vf_load_f16(src + j));
+    for (; j < n; j++) dst[j] = attn__f16_to_f32(src[j]);
+}
+
+static void bf16_to_f32(int64_t n, const uint16_t *src, float *dst) {
+    int64_t j = 0;
+    for (; j + VF_WIDTH <= n; j += VF_WIDTH) vf_store(dst + j, vf_load_bf16(src + j));
+    for (; j < n; j++) dst[j] = attn__bf16_to_f32(src[j]);
+}
+
 const attn__tiles_t ISA_NAME(attn__tiles) = {
-    STR(ATTN_TILES_ISA), gemm_nn, gemm_tn, softmax_update, exp_sub, softmax_grad, scale_vec,
+    STR(ATTN_TILES_ISA), gemm_nn, gemm_tn, softmax_update, exp_sub, softmax_grad,
+    f16_to_f32, bf16_to_f32, scale_vec,
 };

@@ -35,6 +35,9 @@ typedef struct attn__tiles {
     /* dP[j][i] = P[j][i] * (dP[j][i] - d[i]) */
     void (*softmax_grad)(int64_t J, int64_t n, const float *P, float *dP, int64_t ld,
                          const float *d);
+    /* dst[j] = src[j] as float for j < n, from IEEE fp16 or from bfloat16 */
+    void (*f16_to_f32)(int64_t n, const uint16_t *src, float *dst);
+    void (*bf16_to_f32)(int64_t n, const uint16_t *src, float *dst);
     /* x[j] *= a for j < n */
     void (*scale)(int64_t n, float a, float *x);
 } attn__tiles_t;
