@@ -38,6 +38,10 @@ attn_status_t attn__sdpa_backward_reference(const attn__sdpa_t *p, attn_src_t q,
                                             attn_dst_t dv, attn_dst_t dbias);
 attn_status_t attn__sdpa_forward_fused(const attn__sdpa_t *p, attn_src_t q, attn_src_t k,
                                        attn_src_t v, attn_dst_t o, float *lse);
+/* Decoding path of the fused forward (sdpa_decode.c): few queries, long key/value cache. */
+int attn__sdpa_use_decode(const attn__sdpa_t *p);
+attn_status_t attn__sdpa_forward_decode(const attn__sdpa_t *p, attn_src_t q, attn_src_t k,
+                                        attn_src_t v, attn_dst_t o, float *lse);
 attn_status_t attn__sdpa_backward_fused(const attn__sdpa_t *p, attn_src_t q, attn_src_t k,
                                         attn_src_t v, attn_src_t o, const float *lse,
                                         attn_src_t d_o, attn_dst_t dq, attn_dst_t dk,

@@ -22,6 +22,7 @@
  * are bitwise identical for any thread count. Tiles wholly hidden by the causal rule or key_lens
  * are never computed. The dense work goes through attn__tiles() (tiles.h). */
 #include "kernels/sdpa.h"
+#include "kernels/pack.h"
 #include "kernels/tiles.h"
 #include "core/runtime.h"
 #include "core/status.h"
@@ -36,66 +37,6 @@ enum { BR = 96, BC = 96 };
 static int64_t min64(int64_t a, int64_t b) { return a < b ? a : b; }
 /* query columns of a tile, padded to the vector width the softmax steps need */
 static int64_t padded(int64_t rows) { return (rows + 15) / 16 * 16; }
-
-/* ---- packing: strided fp32 tensor rows into contiguous tiles ------------------------------ */
-
-/* dst[r * ld + d] = T[b, h, n0 + r, d] as float, for r < rows, d < dim */
-static void pack_rows(const attn__tiles_t *tl, attn_src_t t, int64_t b, int64_t h, int64_t n0,
-                      int64_t rows, int64_t dim, float *dst, int64_t ld) {
-    int64_t base = b * t.stride[0] + h * t.stride[1] + n0 * t.stride[2];
-    int64_t sn = t.stride[2], sd = t.stride[3];
-    for (int64_t r = 0; r < rows; r++) {
-        int64_t off = base + r * sn;
-        float *out = dst + r * ld;
-        if (sd == 1 && t.dtype == ATTN_DTYPE_F32)
-            memcpy(out, attn__f32(t) + off, sizeof(float) * (size_t)dim);
-        else if (sd == 1 && t.dtype == ATTN_DTYPE_F16)
-            tl->f16_to_f32(dim, (const uint16_t *)t.data + off, out);
-        else if (sd == 1 && t.dtype == ATTN_DTYPE_BF16)
-            tl->bf16_to_f32(dim, (const uint16_t *)t.data + off, out);
-        else
-            for (int64_t d = 0; d < dim; d++) out[d] = attn__get(t, off + d * sd);
-    }
-}
-
-/* Rows n0 .. n0 + rows - 1 of T[b, h] as a row-major fp32 tile: the tensor's own memory when
- * it is fp32 with a contiguous last dimension (no copy), else converted into buf. *ld receives
- * the row stride. */
-static const float *tile_rows(const attn__tiles_t *tl, attn_src_t t, int64_t b, int64_t h,
-                              int64_t n0, int64_t rows, int64_t dim, float *buf, int64_t *ld) {
-    if (t.dtype == ATTN_DTYPE_F32 && (t.stride[3] == 1 || dim == 1)) {
-        *ld = t.stride[2];
-        return attn__f32(t) + b * t.stride[0] + h * t.stride[1] + n0 * t.stride[2];
-    }
-    pack_rows(tl, t, b, h, n0, rows, dim, buf, dim);
-    *ld = dim;
-    return buf;
-}
-
-/* dst[d * ld + r] = a * T[b, h, n0 + r, d], columns rows .. ld-1 zeroed: the transposed tile */
-static void pack_cols(attn_src_t t, int64_t b, int64_t h, int64_t n0, int64_t rows, int64_t dim,
-                      float a, float *dst, int64_t ld) {
-    int64_t base = b * t.stride[0] + h * t.stride[1] + n0 * t.stride[2];
-    int64_t sn = t.stride[2], sd = t.stride[3];
-    for (int64_t d = 0; d < dim; d++) {
-        float *out = dst + d * ld;
-        if (t.dtype == ATTN_DTYPE_F32) {
-            const float *src = attn__f32(t) + base + d * sd;
-            for (int64_t r = 0; r < rows; r++) out[r] = a * src[r * sn];
-        } else {
-            for (int64_t r = 0; r < rows; r++) out[r] = a * attn__get(t, base + d * sd + r * sn);
-        }
-        for (int64_t r = rows; r < ld; r++) out[r] = 0.0f;
-    }
-}
-
-/* T[b, h, n0 + r, d] = a * src[r * ld + d] */
-static void unpack_rows(attn_dst_t t, int64_t b, int64_t h, int64_t n0, int64_t rows,
-                        int64_t dim, const float *src, int64_t ld, float a) {
-    float *base = t.data + b * t.stride[0] + h * t.stride[1] + n0 * t.stride[2];
-    for (int64_t r = 0; r < rows; r++)
-        for (int64_t d = 0; d < dim; d++) base[r * t.stride[2] + d * t.stride[3]] = a * src[r * ld + d];
-}
 
 /* First query whose visible keys reach key j (key_end is non-decreasing in i). */
 static int64_t first_query_seeing(const attn__sdpa_t *p, int64_t b, int64_t j) {
@@ -130,29 +71,6 @@ static void mask_tile(const attn__sdpa_t *p, int64_t b, int64_t h, int64_t i0, i
     }
 }
 
-/* Per-thread scratch: one allocation per thread, carved into tiles. */
-typedef struct {
-    float *mem;
-    size_t per_thread;
-} scratch_t;
-
-static attn_status_t scratch_alloc(scratch_t *s, int threads, size_t floats, const char *what) {
-    floats = (floats + 15) & ~(size_t)15; /* keep every thread's block 64-byte aligned */
-    s->per_thread = floats;
-    void *mem = NULL;
-    if (posix_memalign(&mem, 64, sizeof(float) * floats * (size_t)threads) != 0) {
-        s->mem = NULL;
-        return attn__fail(ATTN_STATUS_OUT_OF_MEMORY, "%s: cannot allocate %zu bytes of scratch",
-                          what, sizeof(float) * floats * (size_t)threads);
-    }
-    s->mem = mem;
-    return ATTN_STATUS_OK;
-}
-
-static float *scratch_of(const scratch_t *s, int thread) {
-    return s->mem + s->per_thread * (size_t)thread;
-}
-
 /* ---- forward ------------------------------------------------------------------------------ */
 
 typedef struct {
@@ -162,7 +80,7 @@ typedef struct {
     attn_dst_t o;
     float *lse;
     int64_t nqb;
-    scratch_t scratch;
+    attn__scratch_t scratch;
 } fwd_job;
 
 static size_t forward_scratch(const attn__sdpa_t *p) {
@@ -177,11 +95,11 @@ static void forward_item(void *ctx, int64_t item, int thread) {
     int64_t qb = item % J->nqb, bh = item / J->nqb, b = bh / p->Hq, h = bh % p->Hq;
     int64_t hk = h / p->group, i0 = qb * BR, rows = min64(BR, p->Nq - i0), n = padded(rows);
 
-    float *Qt = scratch_of(&J->scratch, thread);
+    float *Qt = attn__scratch_of(&J->scratch, thread);
     float *Kp = Qt + D * BR, *Vp = Kp + BC * D, *St = Vp + BC * Dv, *Oacc = St + BC * BR;
     float *m = Oacc + BR * Dv, *l = m + BR, *alpha = l + BR;
 
-    pack_cols(J->q, b, h, i0, rows, D, p->scale, Qt, BR);
+    attn__pack_cols(J->q, b, h, i0, rows, D, p->scale, Qt, BR);
     memset(Oacc, 0, sizeof(float) * (size_t)(rows * Dv));
     for (int64_t r = 0; r < BR; r++) { m[r] = -INFINITY; l[r] = 0.0f; }
 
@@ -189,8 +107,8 @@ static void forward_item(void *ctx, int64_t item, int thread) {
     for (int64_t j0 = 0; j0 < kend; j0 += BC) {
         int64_t cols = min64(BC, kend - j0);
         int64_t ldk, ldv;
-        const float *Kr = tile_rows(t, J->k, b, hk, j0, cols, D, Kp, &ldk);
-        const float *Vr = tile_rows(t, J->v, b, hk, j0, cols, Dv, Vp, &ldv);
+        const float *Kr = attn__tile_rows(t, J->k, b, hk, j0, cols, D, Kp, &ldk);
+        const float *Vr = attn__tile_rows(t, J->v, b, hk, j0, cols, Dv, Vp, &ldv);
         t->gemm_nn(cols, n, D, Kr, ldk, Qt, BR, St, BR, 0);
         mask_tile(p, b, h, i0, rows, j0, cols, St);
         t->softmax_update(cols, n, St, BR, m, l, alpha);
@@ -204,15 +122,16 @@ static void forward_item(void *ctx, int64_t item, int thread) {
         else memset(Oacc + r * Dv, 0, sizeof(float) * (size_t)Dv);
         if (lse) lse[r] = l[r] > 0.0f ? m[r] + logf(l[r]) : -INFINITY;
     }
-    unpack_rows(J->o, b, h, i0, rows, Dv, Oacc, Dv, 1.0f);
+    attn__unpack_rows(J->o, b, h, i0, rows, Dv, Oacc, Dv, 1.0f);
 }
 
 attn_status_t attn__sdpa_forward_fused(const attn__sdpa_t *p, attn_src_t q, attn_src_t k,
                                        attn_src_t v, attn_dst_t o, float *lse) {
+    if (attn__sdpa_use_decode(p)) return attn__sdpa_forward_decode(p, q, k, v, o, lse);
     fwd_job J = {p, attn__tiles(), q, k, v, o, lse, (p->Nq + BR - 1) / BR, {NULL, 0}};
     int64_t items = p->B * p->Hq * J.nqb;
     int threads = attn__threads_for(items);
-    attn_status_t st = scratch_alloc(&J.scratch, threads, forward_scratch(p), "fused forward");
+    attn_status_t st = attn__scratch_alloc(&J.scratch, threads, forward_scratch(p), "fused forward");
     if (st != ATTN_STATUS_OK) return st;
     attn__parallel_for(items, threads, forward_item, &J);
     free(J.scratch.mem);
@@ -229,7 +148,7 @@ typedef struct {
     attn_dst_t dq, dk, dv, dbias;
     float *di; /* [B, Hq, Nq] rowsum(dO * O) */
     int64_t nqb, nkb;
-    scratch_t scratch;
+    attn__scratch_t scratch;
 } bwd_job;
 
 /* pass 0: Di = rowsum(dO * O), summed in double in index order */
@@ -258,8 +177,8 @@ typedef struct {
 static void pack_query_side(const bwd_job *J, int64_t b, int64_t h, int64_t i0, int64_t rows,
                             const query_side *qs) {
     const attn__sdpa_t *p = J->p;
-    pack_cols(J->q, b, h, i0, rows, p->D, p->scale, qs->Qt, BR);
-    pack_cols(J->d_o, b, h, i0, rows, p->Dv, 1.0f, qs->dOt, BR);
+    attn__pack_cols(J->q, b, h, i0, rows, p->D, p->scale, qs->Qt, BR);
+    attn__pack_cols(J->d_o, b, h, i0, rows, p->Dv, 1.0f, qs->dOt, BR);
     const float *lse = J->lse + (b * p->Hq + h) * p->Nq + i0;
     const float *di = J->di + (b * p->Hq + h) * p->Nq + i0;
     for (int64_t r = 0; r < BR; r++) {
@@ -302,7 +221,7 @@ static void dkdv_item(void *ctx, int64_t item, int thread) {
     int64_t kb = item % J->nkb, bh = item / J->nkb, b = bh / p->Hkv, hk = bh % p->Hkv;
     int64_t j0 = kb * BC, cols = min64(BC, p->Nk - j0);
 
-    float *w = scratch_of(&J->scratch, thread);
+    float *w = attn__scratch_of(&J->scratch, thread);
     query_side qs = {w, w + D * BR, w + (D + Dv) * BR, w + (D + Dv + 1) * BR};
     float *Kp = w + (D + Dv + 2) * BR, *Vp = Kp + BC * D, *St = Vp + BC * Dv, *dPt = St + BC * BR;
     float *Qp = dPt + BC * BR, *dOp = Qp + BR * D, *dK = dOp + BR * Dv, *dV = dK + BC * D;
@@ -315,22 +234,22 @@ static void dkdv_item(void *ctx, int64_t item, int thread) {
     int64_t ldk = D, ldv = Dv;
     const float *Kr = Kp, *Vr = Vp;
     if (istart < p->Nq) {
-        Kr = tile_rows(t, J->k, b, hk, j0, live, D, Kp, &ldk);
-        Vr = tile_rows(t, J->v, b, hk, j0, live, Dv, Vp, &ldv);
+        Kr = attn__tile_rows(t, J->k, b, hk, j0, live, D, Kp, &ldk);
+        Vr = attn__tile_rows(t, J->v, b, hk, j0, live, Dv, Vp, &ldv);
     }
     for (int64_t h = hk * p->group; h < (hk + 1) * p->group; h++)
         for (int64_t i0 = istart / BR * BR; i0 < p->Nq; i0 += BR) {
             int64_t rows = min64(BR, p->Nq - i0);
             pack_query_side(J, b, h, i0, rows, &qs);
             int64_t ldq, ldo;
-            const float *Qr = tile_rows(t, J->q, b, h, i0, rows, D, Qp, &ldq);
-            const float *dOr = tile_rows(t, J->d_o, b, h, i0, rows, Dv, dOp, &ldo);
+            const float *Qr = attn__tile_rows(t, J->q, b, h, i0, rows, D, Qp, &ldq);
+            const float *dOr = attn__tile_rows(t, J->d_o, b, h, i0, rows, Dv, dOp, &ldo);
             grad_tile(J, b, h, i0, rows, j0, live, Kr, ldk, Vr, ldv, &qs, St, dPt);
             t->gemm_nn(live, Dv, rows, St, BR, dOr, ldo, dV, Dv, 1);
             t->gemm_nn(live, D, rows, dPt, BR, Qr, ldq, dK, D, 1);
         }
-    unpack_rows(J->dk, b, hk, j0, cols, D, dK, D, p->scale);
-    unpack_rows(J->dv, b, hk, j0, cols, Dv, dV, Dv, 1.0f);
+    attn__unpack_rows(J->dk, b, hk, j0, cols, D, dK, D, p->scale);
+    attn__unpack_rows(J->dv, b, hk, j0, cols, Dv, dV, Dv, 1.0f);
 }
 
 /* pass 2: dQ for one block of queries */
@@ -342,7 +261,7 @@ static void dq_item(void *ctx, int64_t item, int thread) {
     int64_t qb = item % J->nqb, bh = item / J->nqb, b = bh / p->Hq, h = bh % p->Hq;
     int64_t hk = h / p->group, i0 = qb * BR, rows = min64(BR, p->Nq - i0);
 
-    float *w = scratch_of(&J->scratch, thread);
+    float *w = attn__scratch_of(&J->scratch, thread);
     query_side qs = {w, w + D * BR, w + (D + Dv) * BR, w + (D + Dv + 1) * BR};
     float *Kp = w + (D + Dv + 2) * BR, *Vp = Kp + BC * D, *St = Vp + BC * Dv, *dPt = St + BC * BR;
     float *dQ = dPt + BC * BR;
@@ -352,12 +271,12 @@ static void dq_item(void *ctx, int64_t item, int thread) {
     for (int64_t j0 = 0; j0 < kend; j0 += BC) {
         int64_t cols = min64(BC, kend - j0);
         int64_t ldk, ldv;
-        const float *Kr = tile_rows(t, J->k, b, hk, j0, cols, D, Kp, &ldk);
-        const float *Vr = tile_rows(t, J->v, b, hk, j0, cols, Dv, Vp, &ldv);
+        const float *Kr = attn__tile_rows(t, J->k, b, hk, j0, cols, D, Kp, &ldk);
+        const float *Vr = attn__tile_rows(t, J->v, b, hk, j0, cols, Dv, Vp, &ldv);
         grad_tile(J, b, h, i0, rows, j0, cols, Kr, ldk, Vr, ldv, &qs, St, dPt);
         t->gemm_tn(rows, D, cols, dPt, BR, Kr, ldk, dQ, D, 1);
     }
-    unpack_rows(J->dq, b, h, i0, rows, D, dQ, D, p->scale);
+    attn__unpack_rows(J->dq, b, h, i0, rows, D, dQ, D, p->scale);
 }
 
 /* pass 3: one row (bm, hm, qm) of the bias gradient, summed over the (b, h, i) it broadcast
@@ -367,7 +286,7 @@ static void dbias_item(void *ctx, int64_t item, int thread) {
     const attn__sdpa_t *p = J->p;
     const int64_t *ms = p->mask_shape;
     int64_t qm = item % ms[2], hm = item / ms[2] % ms[1], bm = item / (ms[2] * ms[1]);
-    double *acc = (double *)(void *)scratch_of(&J->scratch, thread);
+    double *acc = (double *)(void *)attn__scratch_of(&J->scratch, thread);
     float *s = (float *)(acc + p->Nk);
     memset(acc, 0, sizeof(double) * (size_t)p->Nk);
     const float *dO = attn__f32(J->d_o);
@@ -425,7 +344,7 @@ attn_status_t attn__sdpa_backward_fused(const attn__sdpa_t *p, attn_src_t q, att
 
     int64_t items1 = p->B * p->Hkv * J.nkb, items2 = bh * J.nqb;
     int threads = attn__threads_for(items1 > items2 ? items1 : items2);
-    attn_status_t st = scratch_alloc(&J.scratch, threads, backward_scratch(p), "fused backward");
+    attn_status_t st = attn__scratch_alloc(&J.scratch, threads, backward_scratch(p), "fused backward");
     if (st == ATTN_STATUS_OK) {
         attn__parallel_for(items1, attn__threads_for(items1), dkdv_item, &J);
         attn__parallel_for(items2, attn__threads_for(items2), dq_item, &J);

@@ -35,6 +35,16 @@ typedef struct attn__tiles {
     /* dP[j][i] = P[j][i] * (dP[j][i] - d[i]) */
     void (*softmax_grad)(int64_t J, int64_t n, const float *P, float *dP, int64_t ld,
                          const float *d);
+    /* Decoding (one query against many keys):
+     * s[j] = sum_k A[j][k] * x[k] for j < M (A: M x K, row stride lda) */
+    void (*dot_rows)(int64_t M, int64_t K, const float *A, int64_t lda, const float *x, float *s);
+    /* y[n] = y[n] * a + sum_j w[j] * B[j][n] for n < N (B: M x N, row stride ldb) */
+    void (*axpy_rows)(int64_t M, int64_t N, const float *w, const float *B, int64_t ldb,
+                      float a, float *y);
+    /* max of s[0..n) (-inf when all are) */
+    float (*row_max)(int64_t n, const float *s);
+    /* p[j] = exp(s[j] - m) for j < n, returning their sum (m finite) */
+    float (*exp_row)(int64_t n, const float *s, float m, float *p);
     /* dst[j] = src[j] as float for j < n, from IEEE fp16 or from bfloat16 */
     void (*f16_to_f32)(int64_t n, const uint16_t *src, float *dst);
     void (*bf16_to_f32)(int64_t n, const uint16_t *src, float *dst);
