@@ -63,10 +63,13 @@ attn_status_t attn__sdpa_forward_reference(const attn__sdpa_t *p, attn_src_t q, 
             int64_t hk = h / p->group;
             for (int64_t i = 0; i < p->Nq; i++) {
                 double l = softmax_row(p->Nk, score_row(p, q, k, b, h, i, s), s);
+                /* keys past the causal limit or key_lens are never read (a padded cache may
+                 * hold anything there); keys hidden by the mask are, as in PyTorch */
+                int64_t end = attn__key_end(p, b, i);
                 for (int64_t e = 0; e < p->Dv; e++) {
                     double acc = 0.0;
-                    for (int64_t j = 0; j < p->Nk; j++)
-                        if (s[j] != 0.0) acc += s[j] * (double)attn__get(v, AT(v, b, hk, j, e));
+                    for (int64_t j = 0; j < end; j++)
+                        acc += s[j] * (double)attn__get(v, AT(v, b, hk, j, e));
                     o.data[AT(o, b, h, i, e)] = (float)acc;
                 }
                 if (lse) lse[(b * p->Hq + h) * p->Nq + i] = (float)l;
@@ -106,9 +109,10 @@ attn_status_t attn__sdpa_backward_reference(const attn__sdpa_t *p, attn_src_t q,
                     double *pr = P + i * Nk, *ds = dS + i * Nk;
                     softmax_row(Nk, score_row(p, q, k, b, h, i, pr), pr);
                     double di = 0.0;
+                    int64_t end = attn__key_end(p, b, i);
                     for (int64_t j = 0; j < Nk; j++) {
                         double dp = 0.0;
-                        if (pr[j] != 0.0)
+                        if (j < end)
                             for (int64_t e = 0; e < Dv; e++)
                                 dp += (double)dO[AT(d_o, b, h, i, e)] *
                                       (double)attn__get(v, AT(v, b, hk, j, e));
