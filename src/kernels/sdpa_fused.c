@@ -4,7 +4,7 @@
  * statistics are vectors across queries and K and V tiles are used as rows, never transposed.
  *
  * Forward (one work item = batch b, query head h, block of BR queries):
- *     Qt = scale * Q_blk^T                                       [D x BR]
+ *     Qt = scale * Q_blk^T                (times log2 e: see LOG2E) [D x BR]
  *     for each block of BC keys that the causal rule and key_lens leave visible:
  *         S^T = K_blk Qt (+ bias, masks)                          [BC x BR]
  *         m' = max(m, colmax S^T); P^T = exp(S^T - m'); l = l exp(m - m') + colsum P^T
@@ -33,6 +33,11 @@
 
 /* Tile sizes: multiples of the micro-kernel's 6 rows and 16 columns (tiles.c). */
 enum { BR = 96, BC = 96 };
+
+/* Scores live in log2 units inside the tiles, so the softmax uses 2^x: Q is packed scaled by
+ * scale * log2(e), a bias is added times log2(e), and LSE goes out times ln(2). */
+#define LOG2E 1.44269504088896341f
+#define LN2 0.69314718055994531f
 
 static int64_t min64(int64_t a, int64_t b) { return a < b ? a : b; }
 /* query columns of a tile, padded to the vector width the softmax steps need */
@@ -66,7 +71,7 @@ static void mask_tile(const attn__sdpa_t *p, int64_t b, int64_t h, int64_t i0, i
                 if (!m[r * si]) s[r] = -INFINITY;
         } else {
             const float *m = (const float *)p->mask_data + off;
-            for (int64_t r = 0; r < rows; r++) s[r] += m[r * si];
+            for (int64_t r = 0; r < rows; r++) s[r] += m[r * si] * LOG2E;
         }
     }
 }
@@ -99,7 +104,7 @@ static void forward_item(void *ctx, int64_t item, int thread) {
     float *Kp = Qt + D * BR, *Vp = Kp + BC * D, *St = Vp + BC * Dv, *Oacc = St + BC * BR;
     float *m = Oacc + BR * Dv, *l = m + BR, *alpha = l + BR;
 
-    attn__pack_cols(J->q, b, h, i0, rows, D, p->scale, Qt, BR);
+    attn__pack_cols(J->q, b, h, i0, rows, D, p->scale * LOG2E, Qt, BR);
     memset(Oacc, 0, sizeof(float) * (size_t)(rows * Dv));
     for (int64_t r = 0; r < BR; r++) { m[r] = -INFINITY; l[r] = 0.0f; }
 
@@ -120,7 +125,7 @@ static void forward_item(void *ctx, int64_t item, int thread) {
     for (int64_t r = 0; r < rows; r++) {
         if (l[r] > 0.0f) t->scale(Dv, 1.0f / l[r], Oacc + r * Dv);
         else memset(Oacc + r * Dv, 0, sizeof(float) * (size_t)Dv);
-        if (lse) lse[r] = l[r] > 0.0f ? m[r] + logf(l[r]) : -INFINITY;
+        if (lse) lse[r] = l[r] > 0.0f ? (m[r] + log2f(l[r])) * LN2 : -INFINITY;
     }
     attn__unpack_rows(J->o, b, h, i0, rows, Dv, Oacc, Dv, 1.0f);
 }
@@ -177,12 +182,12 @@ typedef struct {
 static void pack_query_side(const bwd_job *J, int64_t b, int64_t h, int64_t i0, int64_t rows,
                             const query_side *qs) {
     const attn__sdpa_t *p = J->p;
-    attn__pack_cols(J->q, b, h, i0, rows, p->D, p->scale, qs->Qt, BR);
+    attn__pack_cols(J->q, b, h, i0, rows, p->D, p->scale * LOG2E, qs->Qt, BR);
     attn__pack_cols(J->d_o, b, h, i0, rows, p->Dv, 1.0f, qs->dOt, BR);
     const float *lse = J->lse + (b * p->Hq + h) * p->Nq + i0;
     const float *di = J->di + (b * p->Hq + h) * p->Nq + i0;
     for (int64_t r = 0; r < BR; r++) {
-        qs->lse[r] = r < rows && lse[r] != -INFINITY ? lse[r] : INFINITY;
+        qs->lse[r] = r < rows && lse[r] != -INFINITY ? lse[r] * LOG2E : INFINITY;
         qs->di[r] = r < rows ? di[r] : 0.0f;
     }
 }

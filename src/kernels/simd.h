@@ -145,4 +145,23 @@ static inline vf vf_exp_nonpos(vf x) {
     return vf_and(keep, vf_mul(p, vf_pow2i(n)));
 }
 
+/* 2^x for x <= ~0, the softmax of the fused kernel, whose scores are kept in log2 units (the
+ * scale's log2(e) is folded into Q): x = n + r with |r| <= 1/2 (exact), 2^r = e^(r ln2) by the
+ * degree-6 Taylor polynomial in r ln2 (relative error below 2e-7). Below -126.5 (and -inf)
+ * the exponent field underflows to 0, so the result is exactly 0 without a compare. */
+static inline vf vf_exp2_nonpos(vf x) {
+    const vf magic = vf_set1(12582912.0f);
+    vf xc = vf_max(x, vf_set1(-127.0f));
+    vf n = vf_sub(vf_add(xc, magic), magic);
+    vf r = vf_sub(xc, n);
+    vf p = vf_set1(1.5403530393381606e-04f); /* ln2^6 / 720 */
+    p = vf_fma(p, r, vf_set1(1.3333558146428443e-03f)); /* ln2^5 / 120 */
+    p = vf_fma(p, r, vf_set1(9.6181291076284772e-03f)); /* ln2^4 / 24 */
+    p = vf_fma(p, r, vf_set1(5.5504108664821580e-02f)); /* ln2^3 / 6 */
+    p = vf_fma(p, r, vf_set1(2.4022650695910071e-01f)); /* ln2^2 / 2 */
+    p = vf_fma(p, r, vf_set1(6.9314718055994531e-01f)); /* ln2 */
+    p = vf_fma(p, r, vf_set1(1.0f));
+    return vf_mul(p, vf_pow2i(n));
+}
+
 #endif

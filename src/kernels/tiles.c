@@ -31,6 +31,9 @@ static inline void micro_6x16(int64_t K, const float *A, int64_t ars, int64_t ak
         c[r][0] = acc ? vf_load(C + r * ldc) : vf_zero();
         c[r][1] = acc ? vf_load(C + r * ldc + 8) : vf_zero();
     }
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC unroll 4
+#endif
     for (int64_t k = 0; k < K; k++) {
         vf b0 = vf_load(B + k * ldb), b1 = vf_load(B + k * ldb + 8);
         const float *a = A + k * aks;
@@ -103,30 +106,38 @@ static void gemm_tn(int64_t M, int64_t N, int64_t K, const float *A, int64_t lda
 
 static void softmax_update(int64_t J, int64_t n, float *S, int64_t ld, float *m, float *l,
                            float *alpha) {
+    /* row-major sweeps (the tile is read in memory order); the per-column statistics stay in
+     * small arrays: max in pass 1, the subtrahend in alpha's place and the sums in pass 2 */
     const vf ninf = vf_set1(-INFINITY), zero = vf_zero();
+    float mx[256], sum[256]; /* n <= 256 (the caller's tile width) */
+    for (int64_t i = 0; i < n; i += VF_WIDTH) vf_store(mx + i, vf_load(m + i));
+    for (int64_t j = 0; j < J; j++)
+        for (int64_t i = 0; i < n; i += VF_WIDTH)
+            vf_store(mx + i, vf_max(vf_load(mx + i), vf_load(S + j * ld + i)));
     for (int64_t i = 0; i < n; i += VF_WIDTH) {
-        vf mx = vf_load(m + i);
-        for (int64_t j = 0; j < J; j++) mx = vf_max(mx, vf_load(S + j * ld + i));
-        /* a column with nothing visible subtracts 0 instead of -inf: exp(-inf) = 0, no NaN */
-        vf use = vf_blend(vf_eq(mx, ninf), zero, mx);
-        vf a = vf_exp_nonpos(vf_sub(vf_load(m + i), use));
-        vf sum = zero;
-        for (int64_t j = 0; j < J; j++) {
-            vf e = vf_exp_nonpos(vf_sub(vf_load(S + j * ld + i), use));
-            vf_store(S + j * ld + i, e);
-            sum = vf_add(sum, e);
-        }
-        vf_store(alpha + i, a);
-        vf_store(l + i, vf_fma(vf_load(l + i), a, sum));
-        vf_store(m + i, mx);
+        vf x = vf_load(mx + i);
+        /* a column with nothing visible subtracts 0 instead of -inf: 2^-inf = 0, no NaN */
+        vf use = vf_blend(vf_eq(x, ninf), zero, x);
+        vf_store(alpha + i, vf_exp2_nonpos(vf_sub(vf_load(m + i), use)));
+        vf_store(m + i, x);
+        vf_store(mx + i, use);
+        vf_store(sum + i, zero);
     }
+    for (int64_t j = 0; j < J; j++)
+        for (int64_t i = 0; i < n; i += VF_WIDTH) {
+            vf e = vf_exp2_nonpos(vf_sub(vf_load(S + j * ld + i), vf_load(mx + i)));
+            vf_store(S + j * ld + i, e);
+            vf_store(sum + i, vf_add(vf_load(sum + i), e));
+        }
+    for (int64_t i = 0; i < n; i += VF_WIDTH)
+        vf_store(l + i, vf_fma(vf_load(l + i), vf_load(alpha + i), vf_load(sum + i)));
 }
 
 static void exp_sub(int64_t J, int64_t n, float *S, int64_t ld, const float *sub) {
     for (int64_t i = 0; i < n; i += VF_WIDTH) {
         vf c = vf_load(sub + i);
         for (int64_t j = 0; j < J; j++)
-            vf_store(S + j * ld + i, vf_exp_nonpos(vf_sub(vf_load(S + j * ld + i), c)));
+            vf_store(S + j * ld + i, vf_exp2_nonpos(vf_sub(vf_load(S + j * ld + i), c)));
     }
 }
 

@@ -23,14 +23,15 @@ typedef struct attn__tiles {
 
     /* The softmax steps work on transposed score tiles S[j][i] (key j, query i): J rows of
      * n columns (n a multiple of 8), row stride ld, so that per-query statistics are vectors.
+     * Scores are in log2 units (exp2 instead of exp: the caller folds log2(e) into Q).
      *
      * Online softmax update, in place: for each column i, m' = max(m[i], max_j S[j][i]),
-     * alpha[i] = exp(m[i] - m'), S[j][i] = exp(S[j][i] - m'), l[i] = l[i] * alpha[i] +
+     * alpha[i] = 2^(m[i] - m'), S[j][i] = 2^(S[j][i] - m'), l[i] = l[i] * alpha[i] +
      * sum_j S[j][i] (j in order), m[i] = m'. Columns with nothing visible keep m = -inf,
      * l = 0 and give zeros. */
     void (*softmax_update)(int64_t J, int64_t n, float *S, int64_t ld, float *m, float *l,
                            float *alpha);
-    /* S[j][i] = exp(S[j][i] - sub[i]) (sub[i] = +inf gives zeros). */
+    /* S[j][i] = 2^(S[j][i] - sub[i]) (sub[i] = +inf gives zeros). */
     void (*exp_sub)(int64_t J, int64_t n, float *S, int64_t ld, const float *sub);
     /* dP[j][i] = P[j][i] * (dP[j][i] - d[i]) */
     void (*softmax_grad)(int64_t J, int64_t n, const float *P, float *dP, int64_t ld,
