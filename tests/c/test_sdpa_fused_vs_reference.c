@@ -330,6 +330,93 @@ static void check_inputs_untouched(void) {
     tu_problem_free(&p);
 }
 
+/* A random mix of everything above: sizes, grouped heads, causal rules, mask kinds and
+ * broadcast patterns, key_lens, and layouts (including fully reversed storage and zero strides
+ * on any input dimension). Fixed seed, so failures reproduce. */
+static void random_sweep(int count) {
+    static const int64_t lens[] = {1, 2, 5, 17, 63, 64, 65, 100, 129, 150};
+    static const int64_t dims[] = {1, 3, 8, 13, 32, 64, 80, 129};
+    static const tu_layout lq[] = {TL_CONTIG, TL_BNHD, TL_PADDED, TL_DMAJOR, TL_REVERSED,
+                                   TL_BCAST_B, TL_BCAST_N};
+    static const tu_layout lo[] = {TL_CONTIG, TL_BNHD, TL_PADDED, TL_DMAJOR, TL_REVERSED};
+    tu_rng r;
+    tu_rng_seed(&r, 4242);
+    char name[64];
+    for (int n = 0; n < count;) {
+        tu_case c;
+        memset(&c, 0, sizeof c);
+        snprintf(name, sizeof name, "random #%d", n);
+        c.name = name;
+        c.B = 1 + tu_rng_int(&r, 3);
+        c.Hkv = 1 + tu_rng_int(&r, 2);
+        c.Hq = c.Hkv * (1 + tu_rng_int(&r, 3));
+        c.Nq = lens[tu_rng_int(&r, 10)];
+        c.Nk = lens[tu_rng_int(&r, 10)];
+        c.D = dims[tu_rng_int(&r, 8)];
+        c.Dv = dims[tu_rng_int(&r, 8)];
+        if (c.B * c.Hq * c.Nq * c.Nk * (c.D + c.Dv) > 4000000) continue;
+        c.causal = (attn_causal_t)tu_rng_int(&r, 3);
+        c.mask = (attn_mask_kind_t)tu_rng_int(&r, 3);
+        for (int d = 0; d < 4; d++) c.mfull[d] = (int)tu_rng_int(&r, 2);
+        c.hide = tu_rng_int(&r, 2) ? 0.0 : 0.25;
+        c.hide_slice = tu_rng_int(&r, 4) == 0;
+        c.key_lens = (int)tu_rng_int(&r, 3);
+        c.lq = lq[tu_rng_int(&r, 7)];
+        c.lkv = (tu_layout)tu_rng_int(&r, TL_COUNT);
+        c.lo = lo[tu_rng_int(&r, 5)];
+        c.scale = tu_rng_int(&r, 4) == 0 ? 0.5f : 0.0f;
+        run_case(&c, 5000 + (uint64_t)n);
+        n++;
+    }
+}
+
+/* Keys at or past key_lens[b] (the padding of a KV cache) and keys past every query's causal
+ * limit are never part of the result: filling them with NaN changes no output, for either
+ * kernel (attn.h: key_lens are the "valid keys per sequence"). */
+static void check_poisoned_padding(void) {
+    tu_case c = {SZ("NaN in K/V past key_lens", 3, 4, 2, 70, 150, 24, 16),
+                 .causal = TL, .key_lens = TU_KL_ZERO, .mask = MBIAS, M_BK, .hide = 0.1,
+                 .lkv = TL_BNHD};
+    tu_problem p;
+    tu_outputs clean, dirty;
+    tu_problem_init(&p, &c, 7);
+    tu_begin("%s", tu_case_str(&c));
+    for (int kernel = REF; kernel <= FUS; kernel++) {
+        tu_outputs_alloc(&clean, &p);
+        tu_outputs_alloc(&dirty, &p);
+        CHECK_OK(tu_forward(&p, (attn_kernel_t)kernel, &clean));
+        CHECK_OK(tu_backward(&p, (attn_kernel_t)kernel, &clean));
+        tu_tensor k0 = p.k, v0 = p.v; /* keep the clean buffers, poison copies */
+        tu_tensor_alloc(&p.k, k0.dim, TL_BNHD, 0.0f);
+        tu_tensor_alloc(&p.v, v0.dim, TL_BNHD, 0.0f);
+        memcpy(p.k.buf, k0.buf, sizeof(float) * (size_t)k0.n);
+        memcpy(p.v.buf, v0.buf, sizeof(float) * (size_t)v0.n);
+        for (int64_t b = 0; b < c.B; b++)
+            for (int64_t hk = 0; hk < c.Hkv; hk++)
+                for (int64_t j = 0; j < c.Nk; j++) {
+                    if (j < p.key_lens[b] && j < c.Nq) continue; /* top-left: j <= i < Nq */
+                    for (int64_t d = 0; d < c.D; d++) TU_AT(&p.k, b, hk, j, d) = NAN;
+                    for (int64_t e = 0; e < c.Dv; e++) TU_AT(&p.v, b, hk, j, e) = NAN;
+                }
+        CHECK_OK(tu_forward(&p, (attn_kernel_t)kernel, &dirty));
+        CHECK_OK(tu_backward(&p, (attn_kernel_t)kernel, &dirty));
+        const char *kn = kernel == REF ? "reference" : "fused";
+        CHECK(tu_max_diff(&clean.o, &dirty.o) == 0.0, "%s: O changed", kn);
+        CHECK(lse_diff(clean.lse, dirty.lse, c.B * c.Hq * c.Nq) == 0.0, "%s: LSE changed", kn);
+        CHECK(tu_max_diff(&clean.dq, &dirty.dq) == 0.0, "%s: dQ changed", kn);
+        CHECK(tu_max_diff(&clean.dk, &dirty.dk) == 0.0, "%s: dK changed", kn);
+        CHECK(tu_max_diff(&clean.dv, &dirty.dv) == 0.0, "%s: dV changed", kn);
+        CHECK(tu_max_diff(&clean.dbias, &dirty.dbias) == 0.0, "%s: dbias changed", kn);
+        tu_tensor_free(&p.k);
+        tu_tensor_free(&p.v);
+        p.k = k0;
+        p.v = v0;
+        tu_outputs_free(&clean);
+        tu_outputs_free(&dirty);
+    }
+    tu_problem_free(&p);
+}
+
 int main(int argc, char **argv) {
     const char *only = argc > 1 ? argv[1] : NULL; /* optional: run cases whose name has this */
     size_t n = sizeof cases / sizeof cases[0];
@@ -343,6 +430,10 @@ int main(int argc, char **argv) {
     if (!only) {
         check_overwrite();
         check_inputs_untouched();
+        check_poisoned_padding();
+        double t0 = tu_seconds();
+        random_sweep(60);
+        printf("  %-45s %.2f s\n", "random sweep (60 cases)", tu_seconds() - t0);
     }
     printf("largest fused-vs-reference error / tolerance: %.3f (%s)\n", worst_ratio, worst_where);
     return tu_finish("test_sdpa_fused_vs_reference");

@@ -68,8 +68,8 @@ int64_t tu_rng_int(tu_rng *r, int64_t n) { return (int64_t)(tu_rng_next(r) % (ui
 /* ---- tensors ------------------------------------------------------------------------------ */
 const char *tu_layout_name(tu_layout l) {
     static const char *const names[] = {"contig", "bnhd", "padded", "dmajor", "bcast_b",
-                                        "bcast_h"};
-    return (unsigned)l < 6 ? names[l] : "?";
+                                        "bcast_h", "reversed", "bcast_n"};
+    return (unsigned)l < TL_COUNT ? names[l] : "?";
 }
 
 float tu_nan_fill(void) {
@@ -89,6 +89,8 @@ void tu_tensor_alloc(tu_tensor *t, const int64_t dim[4], tu_layout layout, float
     case TL_DMAJOR: s[2] = 1; s[3] = N; s[1] = D * N; s[0] = H * D * N; break;
     case TL_BCAST_B: s[3] = 1; s[2] = D; s[1] = N * D; s[0] = 0; break;
     case TL_BCAST_H: s[3] = 1; s[2] = D; s[1] = 0; s[0] = N * D; break;
+    case TL_REVERSED: s[0] = 1; s[1] = dim[0]; s[2] = H * dim[0]; s[3] = N * H * dim[0]; break;
+    case TL_BCAST_N: s[3] = 1; s[2] = 0; s[1] = D; s[0] = H * D; break;
     case TL_CONTIG:
     default: s[3] = 1; s[2] = D; s[1] = N * D; s[0] = H * N * D; break;
     }

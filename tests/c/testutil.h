@@ -59,7 +59,10 @@ typedef enum {
     TL_PADDED,     /* contiguous last dim, padded rows, heads and batches */
     TL_DMAJOR,     /* [B, H, D, N] storage: stride[3] = N (feature dim not contiguous) */
     TL_BCAST_B,    /* inputs only: stride[0] = 0, every batch reads batch 0 */
-    TL_BCAST_H     /* inputs only: stride[1] = 0, every head reads head 0 */
+    TL_BCAST_H,    /* inputs only: stride[1] = 0, every head reads head 0 */
+    TL_REVERSED,   /* [D, N, H, B] storage: stride[0] = 1, stride[3] the largest */
+    TL_BCAST_N,    /* inputs only: stride[2] = 0, every position reads position 0 */
+    TL_COUNT
 } tu_layout;
 const char *tu_layout_name(tu_layout l);
 
