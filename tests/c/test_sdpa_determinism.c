@@ -3,7 +3,8 @@
  * attn_set_num_threads(1), (2), (3), (4) and the default must match byte for byte (memcmp), on
  * multi-tile problems (Nq, Nk not multiples of 64 and above 128) with grouped-query heads, a
  * causal rule, key_lens and a float bias whose gradient is reduced over broadcast dimensions.
- * Repeating a run with the same thread count must also give the same bits. */
+ * Repeating a run with the same thread count must also give the same bits. A decoding shape
+ * (few queries, long key axis split into chunks and merged) is included. */
 #define _POSIX_C_SOURCE 200809L
 #include "testutil.h"
 
@@ -23,6 +24,8 @@ static const tu_case cases[] = {
      .hide = 0.1, .key_lens = TU_KL_ZERO, .lq = TL_BNHD, .lkv = TL_PADDED, .lo = TL_PADDED},
     {SZ("GQA 130x257 bias [B,Hq,Nq,Nk]", 1, 6, 2, 130, 257, 16, 16),
      .mask = ATTN_MASK_BIAS, .mfull = {1, 1, 1, 1}, .hide = 0.02},
+    {SZ("decoding: MQA Nq=1 Nk=1500 bias key_lens", 2, 4, 1, 1, 1500, 64, 64),
+     .mask = ATTN_MASK_BIAS, .mfull = {1, 0, 0, 1}, .hide = 0.1, .key_lens = TU_KL_RANDOM},
     {SZ("bias [1,1,Nq,1] 150x190", 2, 2, 2, 150, 190, 8, 8),
      .mask = ATTN_MASK_BIAS, .mfull = {0, 0, 1, 0}},
 };

@@ -54,6 +54,22 @@ static const tu_case cases[] = {
     {SZ("D=80 Dv=129", 1, 2, 1, 13, 66, 80, 129)},
     {SZ("GQA Hq=4 Hkv=2", 2, 4, 2, 31, 29, 16, 16)},
     {SZ("MQA Hq=4 Hkv=1", 2, 4, 1, 29, 31, 16, 16)},
+    /* decoding shapes (Nq * Hq / Hkv <= 4 queries against Nk >= 256 keys), over several
+     * 512-key chunks */
+    {SZ("decode Nq=1 MQA Nk=1100", 2, 4, 1, 1, 1100, 64, 64)},
+    {SZ("decode Nq=2 GQA bottom-right key_lens", 3, 4, 2, 2, 700, 32, 48), .causal = BR,
+     .key_lens = TU_KL_ZERO},
+    {SZ("decode Nq=4 top-left bias -inf", 2, 2, 2, 4, 600, 16, 16), .causal = TL,
+     .mask = MBIAS, M_BK, .hide = 0.2},
+    {SZ("decode bool mask hidden slice", 2, 2, 2, 1, 513, 8, 8), .mask = MBOOL, M_FULL,
+     .hide = 0.5, .hide_slice = 1},
+    {SZ("decode bias [1,Hq,1,1] key_lens", 2, 3, 1, 1, 1030, 16, 8), .mask = MBIAS, M_H,
+     .key_lens = TU_KL_RANDOM},
+    {SZ("decode strided layouts", 2, 2, 1, 2, 300, 13, 9), .lq = TL_DMAJOR,
+     .lkv = TL_REVERSED, .lo = TL_PADDED},
+    {SZ("decode K/V broadcast over batch", 3, 1, 1, 3, 256, 24, 24), .lkv = TL_BCAST_B,
+     .lq = TL_BNHD},
+    {SZ("decode large logits", 1, 2, 2, 2, 800, 32, 16), .scale = 1.0f, .amp = 4.0},
     /* tile boundaries and multi-tile problems (not multiples of 64, above 128) */
     {SZ("64x64", 1, 2, 2, 64, 64, 32, 32)},
     {SZ("65x63", 1, 2, 1, 65, 63, 32, 32)},
@@ -216,10 +232,19 @@ static void check_padding(const tu_outputs *o, const char *label) {
                             label);
 }
 
+static void run_problem(tu_problem *pp);
+
 static void run_case(const tu_case *c, uint64_t seed) {
     tu_problem p;
-    tu_outputs ref, fus;
     tu_problem_init(&p, c, seed);
+    run_problem(&p);
+    tu_problem_free(&p);
+}
+
+static void run_problem(tu_problem *pp) {
+    tu_problem p = *pp; /* a shallow copy sharing the buffers; the caller frees them */
+    const tu_case *c = &pp->c;
+    tu_outputs ref, fus;
     tu_begin("%s", tu_case_str(c));
     current_name = c->name;
     tu_outputs_alloc(&ref, &p);
@@ -270,10 +295,8 @@ static void run_case(const tu_case *c, uint64_t seed) {
     tu_check_hidden(&p, &fus, 1, "fused backward");
     check_padding(&ref, "reference");
     check_padding(&fus, "fused");
-    /* nothing read from the mask's padding, nothing written to the inputs */
     tu_outputs_free(&ref);
     tu_outputs_free(&fus);
-    tu_problem_free(&p);
 }
 
 /* The backward overwrites its outputs: run it twice into the same buffers (first pre-filled
@@ -327,6 +350,21 @@ static void check_inputs_untouched(void) {
           memcmp(cm, p.mask_buf, nm) == 0, "an input buffer changed");
     free(cq); free(ck); free(cv); free(cdo); free(cm);
     tu_outputs_free(&o);
+    tu_problem_free(&p);
+}
+
+/* Decoding with whole 512-key chunks hidden by the mask (and the only visible keys in the
+ * last chunk), so some chunks contribute nothing to the merge. */
+static void check_hidden_chunks(void) {
+    tu_case c = {SZ("decode: chunks fully hidden", 2, 2, 1, 2, 1300, 16, 16), .mask = MBOOL,
+                 .mfull = {1, 0, 0, 1}};
+    tu_problem p;
+    tu_problem_init(&p, &c, 11);
+    uint8_t *m = p.mask_buf;
+    for (int64_t b = 0; b < c.B; b++)
+        for (int64_t j = 0; j < c.Nk; j++) /* batch 0 sees only keys >= 1100; batch 1 only 600 */
+            m[b * p.mstride[0] + j * p.mstride[3]] = b == 0 ? j >= 1100 : j == 600;
+    run_problem(&p);
     tu_problem_free(&p);
 }
 
@@ -431,6 +469,7 @@ int main(int argc, char **argv) {
         check_overwrite();
         check_inputs_untouched();
         check_poisoned_padding();
+        check_hidden_chunks();
         double t0 = tu_seconds();
         random_sweep(60);
         printf("  %-45s %.2f s\n", "random sweep (60 cases)", tu_seconds() - t0);
