@@ -35,7 +35,7 @@ attn_status_t attn__check_src(const char *name, attn_src_t t, const int64_t dims
                           "may be fp16 or bf16", name,
                           t.dtype == ATTN_DTYPE_F16 ? "fp16" : "bf16", name);
     for (int d = 0; d < 4; d++)
-        if (t.stride[d] < 0)
+        if (t.stride[d] < 0 && dims[d] > 1)
             return attn__fail(ATTN_STATUS_BAD_STRIDE,
                               "%s.stride[%d] (%s) is %lld; strides must be >= 0 (copy a "
                               "reversed view into ascending order first)", name, d, dim_names[d],

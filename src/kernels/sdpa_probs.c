@@ -68,9 +68,9 @@ attn_status_t attn_probs(const attn_shape_t *shape, const attn_params_t *params,
                           (long long)b, (long long)h, (long long)p.B, (long long)p.Hq);
     if (q_start < 0 || q_count < 1 || q_start > p.Nq || q_count > p.Nq - q_start)
         return attn__fail(ATTN_STATUS_BAD_ARGUMENT,
-                          "queries [%lld, %lld + %lld) are outside [0, Nq=%lld); ask for at least "
-                          "one query inside the sequence", (long long)q_start,
-                          (long long)q_start, (long long)q_count, (long long)p.Nq);
+                          "q_start=%lld, q_count=%lld ask for queries outside [0, Nq=%lld); ask "
+                          "for at least one query inside the sequence", (long long)q_start,
+                          (long long)q_count, (long long)p.Nq);
     if (ld_out < p.Nk)
         return attn__fail(ATTN_STATUS_BAD_STRIDE,
                           "ld_out is %lld but each row holds Nk=%lld probabilities; use ld_out >= "

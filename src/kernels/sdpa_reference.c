@@ -124,7 +124,8 @@ attn_status_t attn__sdpa_backward_reference(const attn__sdpa_t *p, attn_src_t q,
                 for (int64_t i = 0; i < Nq; i++)
                     for (int64_t d = 0; d < D; d++) {
                         double acc = 0.0;
-                        for (int64_t j = 0; j < Nk; j++)
+                        int64_t end = attn__key_end(p, b, i);
+                        for (int64_t j = 0; j < end; j++)
                             acc += dS[i * Nk + j] * (double)attn__get(k, AT(k, b, hk, j, d));
                         dq.data[AT(dq, b, h, i, d)] = (float)(p->scale * acc);
                     }

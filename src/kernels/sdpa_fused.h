@@ -1,0 +1,34 @@
+/* Internal: what the fused forward (sdpa_fused.c) and backward (sdpa_fused_backward.c) share:
+ * tile sizes, the log2 units of the score tiles, and masking a transposed score tile. */
+#ifndef ATTN_KERNELS_SDPA_FUSED_H
+#define ATTN_KERNELS_SDPA_FUSED_H
+
+#include "kernels/sdpa.h"
+
+/* Tile sizes: multiples of the micro-kernel's 6 rows and 16 columns (tiles.c). */
+enum { BR = 96, BC = 96 };
+
+/* Scores live in log2 units inside the tiles, so the softmax uses 2^x: Q is packed scaled by
+ * scale * log2(e), a bias is added times log2(e), and LSE goes out times ln(2). */
+#define LOG2E 1.44269504088896341f
+#define LN2 0.69314718055994531f
+
+static inline int64_t attn__min64(int64_t a, int64_t b) { return a < b ? a : b; }
+/* query columns of a tile, padded to the vector width the softmax steps need */
+static inline int64_t attn__padded(int64_t rows) { return (rows + 15) / 16 * 16; }
+
+/* First query whose visible keys reach key j (key_end is non-decreasing in i). */
+static inline int64_t attn__first_query_seeing(const attn__sdpa_t *p, int64_t b, int64_t j) {
+    int64_t i = 0;
+    if (p->causal == ATTN_CAUSAL_TOP_LEFT) i = j;
+    else if (p->causal == ATTN_CAUSAL_BOTTOM_RIGHT) i = j - attn__key_len(p, b) + p->Nq;
+    return i < 0 ? 0 : i;
+}
+
+/* Hides, in the transposed score tile St (keys j0.. by queries i0.., row stride BR), what the
+ * causal rule and the mask hide, and adds the bias (in log2 units). Keys at or past key_lens
+ * never reach a tile. */
+void attn__mask_tile(const attn__sdpa_t *p, int64_t b, int64_t h, int64_t i0, int64_t rows,
+                     int64_t j0, int64_t cols, float *St);
+
+#endif
