@@ -285,10 +285,16 @@ static void bad_masks(void) {
 }
 
 static void bad_arguments(void) {
+    /* one bad entry at a time (klens is {NK, 2} otherwise) */
     EXPECT(ALL, ATTN_STATUS_BAD_ARGUMENT, "params.key_lens|key_lens", klens[1] = -1);
+    klens[1] = 2;
     EXPECT(ALL, ATTN_STATUS_BAD_ARGUMENT, "params.key_lens|key_lens", klens[0] = NK + 1);
-    EXPECT(ALL, ATTN_STATUS_BAD_ARGUMENT, "params.key_lens|key_lens", klens[0] = INT64_MIN);
     klens[0] = NK;
+    EXPECT(ALL, ATTN_STATUS_BAD_ARGUMENT, "params.key_lens|key_lens", klens[1] = INT64_MIN);
+    klens[1] = 2;
+    EXPECT(ALL, ATTN_STATUS_BAD_ARGUMENT, "params.key_lens|key_lens", klens[1] = INT64_MAX);
+    klens[1] = 2;
+    EXPECT(ALL, ATTN_STATUS_OK, "", klens[1] = NK);
     klens[1] = 2;
     EXPECT(ALL, ATTN_STATUS_BAD_ARGUMENT, "params.causal", c.params.causal = (attn_causal_t)3);
     EXPECT(ALL, ATTN_STATUS_BAD_ARGUMENT, "params.causal", c.params.causal = (attn_causal_t)40);
