@@ -40,7 +40,7 @@ install(FILES "${PROJECT_BINARY_DIR}/attnConfig.cmake" "${PROJECT_BINARY_DIR}/at
   DESTINATION "${ATTN_INSTALL_CMAKEDIR}")
 
 # ---- pkg-config ----------------------------------------------------------------------------
-# What a static link of libattn.a needs besides it: the OpenMP runtime, threads and libm.
+# What a static link of libattn.a needs besides it: OpenBLAS, the OpenMP runtime, threads, libm.
 set(_attn_private "")
 if(OpenMP_C_FOUND)
   foreach(_lib IN LISTS OpenMP_C_LIB_NAMES)
@@ -50,7 +50,7 @@ endif()
 if(CMAKE_THREAD_LIBS_INIT)
   list(APPEND _attn_private ${CMAKE_THREAD_LIBS_INIT})
 endif()
-list(APPEND _attn_private "-lm")
+list(APPEND _attn_private "-lopenblas" "-lm")
 list(REMOVE_DUPLICATES _attn_private)
 string(REPLACE ";" " " ATTN_PC_LIBS_PRIVATE "${_attn_private}")
 
