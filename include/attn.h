@@ -45,6 +45,9 @@
  *   Causal rules (PyTorch is_causal is ATTN_CAUSAL_TOP_LEFT; FlashAttention's is BOTTOM_RIGHT):
  *       TOP_LEFT:     j <= i
  *       BOTTOM_RIGHT: j <= i + (L - Nq), with L = key_lens[b] if given, else Nk
+ *   Keys past key_lens[b] or past every query's causal limit are never read (a padded
+ *   key/value cache may hold anything there). Keys hidden only by the mask are read, as in
+ *   PyTorch: a NaN in V there still reaches O.
  */
 #ifndef ATTN_H
 #define ATTN_H
@@ -107,7 +110,9 @@ typedef enum attn_kernel {
  * ATTN_NUM_THREADS when set, else the number of online cores. Results do not depend on it. */
 ATTN_API attn_status_t attn_set_num_threads(int32_t n);
 ATTN_API int32_t attn_get_num_threads(void);
-/* The kernel ATTN_KERNEL_AUTO resolves to right now ("reference" or "fused"). */
+/* The kernel `kernel` resolves to right now: "reference" or "fused" (ATTN_KERNEL_AUTO reads
+ * the ATTN_KERNEL environment variable), or "invalid" when that variable or the value is not
+ * one of them. */
 ATTN_API const char *attn_kernel_name(attn_kernel_t kernel);
 
 /* ---------------------------------------------------------------------------------------------
