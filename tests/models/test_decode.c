@@ -1,0 +1,125 @@
+/* Greedy and beam search on a toy model whose next-token distribution depends on the source,
+ * the step and the previous token: beam width 1 equals greedy decoding exactly, a wider beam
+ * does not lower the mean log-probability, n-best lists are sorted and distinct, and bad
+ * options are refused. */
+#include "models/decode.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static int failures, checks;
+#define CHECK(cond, ...)                                                                      \
+    do {                                                                                      \
+        checks++;                                                                             \
+        if (!(cond)) {                                                                        \
+            failures++;                                                                       \
+            printf("FAIL %s:%d: ", __FILE__, __LINE__);                                       \
+            printf(__VA_ARGS__);                                                              \
+            printf("\n");                                                                     \
+        }                                                                                     \
+    } while (0)
+
+enum { V = 9, BOS = 1, EOS = 2 };
+
+typedef struct {
+    int64_t rows, per_source; /* rows = sources * per_source */
+    int64_t reorders;
+} toy_t;
+
+static float toy_logit(int64_t src, int64_t t, int32_t prev, int32_t v) {
+    uint64_t x = (uint64_t)(src * 1000003 + prev * 7919 + v * 104729 + (t % 3) * 15485863);
+    x ^= x >> 13; x *= 0x9e3779b97f4a7c15ull; x ^= x >> 29;
+    float l = (float)(x % 1000) / 250.0f;
+    if (v == EOS) l += 0.6f * (float)t - 2.0f; /* ending gets likelier with length */
+    if (v == 0 || v == BOS) l = -30.0f;       /* never <pad> or <s> */
+    return l;
+}
+
+static attn_status_t toy_begin(void *ctx, int64_t rows) {
+    toy_t *m = ctx;
+    m->per_source = rows / m->rows;
+    return ATTN_STATUS_OK;
+}
+
+static attn_status_t toy_step(void *ctx, int64_t t, const int32_t *prev, float *logp) {
+    toy_t *m = ctx;
+    int64_t rows = m->rows * m->per_source;
+    for (int64_t r = 0; r < rows; r++) {
+        float *row = logp + r * V, mx = -INFINITY, sum = 0.0f;
+        for (int32_t v = 0; v < V; v++) {
+            row[v] = toy_logit(r / m->per_source, t, prev[r], v);
+            mx = row[v] > mx ? row[v] : mx;
+        }
+        for (int32_t v = 0; v < V; v++) sum += expf(row[v] - mx);
+        for (int32_t v = 0; v < V; v++) row[v] -= mx + logf(sum);
+    }
+    return ATTN_STATUS_OK;
+}
+
+static attn_status_t toy_reorder(void *ctx, const int64_t *from) {
+    toy_t *m = ctx;
+    for (int64_t r = 0; r < m->rows * m->per_source; r++)
+        if (from[r] / m->per_source != r / m->per_source) return ATTN_STATUS_BAD_ARGUMENT;
+    m->reorders++;
+    return ATTN_STATUS_OK;
+}
+
+int main(void) {
+    enum { B = 60, L = 12 };
+    toy_t toy = {B, 1, 0};
+    attn__stepper_t m = {&toy, V, BOS, EOS, toy_begin, toy_step, toy_reorder};
+    attn__hyp_t greedy[B], beam1[B], beam4[B * 3];
+
+    CHECK(attn__greedy(&m, B, L, greedy) == ATTN_STATUS_OK, "greedy: %s", attn_last_error());
+    attn__beam_opts_t o1 = {1, 1, 0.0f, L};
+    CHECK(attn__beam_search(&m, B, o1, beam1) == ATTN_STATUS_OK, "beam 1: %s", attn_last_error());
+    for (int b = 0; b < B; b++) {
+        CHECK(greedy[b].len == beam1[b].len &&
+                  memcmp(greedy[b].tokens, beam1[b].tokens, sizeof(int32_t) * (size_t)greedy[b].len) == 0,
+              "source %d: beam 1 output differs from greedy", b);
+        CHECK(greedy[b].logprob == beam1[b].logprob, "source %d: log-prob %g vs %g", b,
+              (double)greedy[b].logprob, (double)beam1[b].logprob);
+    }
+    int finished = 0;
+    for (int b = 0; b < B; b++) finished += greedy[b].len < L;
+    CHECK(finished > B / 2, "the toy should mostly end with </s> (%d of %d)", finished, B);
+
+    attn__beam_opts_t o4 = {4, 3, 0.0f, L};
+    toy.reorders = 0;
+    CHECK(attn__beam_search(&m, B, o4, beam4) == ATTN_STATUS_OK, "beam 4: %s", attn_last_error());
+    CHECK(toy.reorders > 0, "beam search reordered states");
+    double mean_g = 0, mean_b = 0;
+    for (int b = 0; b < B; b++) {
+        mean_g += greedy[b].logprob / B;
+        mean_b += beam4[b * 3].logprob / B;
+        for (int i = 1; i < 3; i++) {
+            const attn__hyp_t *x = &beam4[b * 3 + i - 1], *y = &beam4[b * 3 + i];
+            CHECK(x->score >= y->score, "source %d: n-best not sorted", b);
+            CHECK(!(x->len == y->len && memcmp(x->tokens, y->tokens, sizeof(int32_t) * (size_t)x->len) == 0),
+                  "source %d: n-best entries %d and %d are equal", b, i - 1, i);
+        }
+        for (int64_t k = 0; k < beam4[b * 3].len; k++)
+            CHECK(beam4[b * 3].tokens[k] != EOS && beam4[b * 3].tokens[k] > BOS,
+                  "source %d: special token inside a hypothesis", b);
+    }
+    CHECK(mean_b >= mean_g, "beam 4 mean log-prob %.4f below greedy %.4f", mean_b, mean_g);
+    printf("mean log-prob: greedy %.4f, beam 4 %.4f\n", mean_g, mean_b);
+
+    attn__beam_opts_t lp = {4, 1, 1.0f, L};
+    attn__hyp_t with_lp[B];
+    CHECK(attn__beam_search(&m, B, lp, with_lp) == ATTN_STATUS_OK, "length penalty run");
+    attn__beam_opts_t bad = {2, 3, 0.0f, L};
+    attn__hyp_t none[B * 3];
+    CHECK(attn__beam_search(&m, B, bad, none) == ATTN_STATUS_BAD_ARGUMENT &&
+              strstr(attn_last_error(), "nbest"),
+          "nbest > beam refused: %s", attn_last_error());
+
+    attn__hyps_free(greedy, B);
+    attn__hyps_free(beam1, B);
+    attn__hyps_free(beam4, B * 3);
+    attn__hyps_free(with_lp, B);
+    printf("test_decode: %d checks, %d failures\n", checks, failures);
+    return failures ? 1 : 0;
+}
