@@ -73,6 +73,7 @@ typedef struct bench_machine {
     double copy_gbs;         /* memcpy, counting bytes read plus bytes written */
     double buffer_mib;       /* the size of that buffer */
     double baseline_rss_mib; /* ru_maxrss of a child that does nothing: part of every RSS */
+    double load_start, load_end; /* 1-minute load average before and after (other work disturbs timings) */
 } bench_machine_t;
 
 typedef struct bench_opts {
@@ -92,6 +93,7 @@ void bench_parallel(int nthreads, void (*fn)(void *ctx, int tid, int nthreads), 
 int bench_in_child(void (*fn)(void *ctx, void *out), void *ctx, void *out, size_t size,
                    char *err, size_t errsize);
 double bench_self_rss_mib(void); /* ru_maxrss of the calling process in MiB */
+double bench_loadavg(void);      /* 1-minute load average (/proc/loadavg), -1 if unknown */
 /* Measures the machine (in a child). */
 int bench_measure_machine(int threads, bench_machine_t *m);
 

@@ -30,6 +30,16 @@ double bench_self_rss_mib(void) {
     return (double)ru.ru_maxrss / 1024.0; /* Linux reports KiB */
 }
 
+double bench_loadavg(void) {
+    double l = -1.0;
+    FILE *f = fopen("/proc/loadavg", "r");
+    if (f) {
+        if (fscanf(f, "%lf", &l) != 1) l = -1.0;
+        fclose(f);
+    }
+    return l;
+}
+
 /* ---- threads ----------------------------------------------------------------------------- */
 
 typedef struct par_arg {
@@ -395,6 +405,7 @@ static void baseline_child(void *ctx, void *out) {
 int bench_measure_machine(int threads, bench_machine_t *m) {
     char err[256];
     memset(m, 0, sizeof *m);
+    double load = bench_loadavg();
     if (bench_in_child(machine_child, &threads, m, sizeof *m, err, sizeof err) != 0) {
         fprintf(stderr, "attn bench: measuring the machine failed: %s\n", err);
         return -1;
@@ -402,5 +413,6 @@ int bench_measure_machine(int threads, bench_machine_t *m) {
     double base = 0.0;
     if (bench_in_child(baseline_child, NULL, &base, sizeof base, err, sizeof err) == 0)
         m->baseline_rss_mib = base;
+    m->load_start = load;
     return 0;
 }

@@ -56,7 +56,9 @@ void bench_print_header(FILE *f, const bench_machine_t *m, const bench_torch_t *
     fprintf(f, "  memory bandwidth  read %.1f GB/s, copy %.1f GB/s (bytes read + written), "
                "%.0f MiB buffer\n", m->read_gbs, m->copy_gbs, m->buffer_mib);
     fprintf(f, "  baseline RSS      %.1f MiB (this program before any case; part of every RSS "
-               "below)\n\n", m->baseline_rss_mib);
+               "below)\n", m->baseline_rss_mib);
+    fprintf(f, "  load average      %.2f (1 minute, before measuring; other work on the machine "
+               "disturbs the timings)\n\n", m->load_start);
     fprintf(f, "Implementations:\n");
     fprintf(f, "  attn fused        params.kernel = ATTN_KERNEL_FUSED\n");
     fprintf(f, "  attn reference    ATTN_KERNEL_REFERENCE (scalar, double); skipped (slow) past "
@@ -153,6 +155,13 @@ static void summary_line(FILE *f, const bench_machine_t *m, const bench_result_t
             m->peak_gflops > 0 ? 100.0 * g / m->peak_gflops : 0.0);
 }
 
+static void print_load(FILE *f, const bench_machine_t *m) {
+    fprintf(f, "load average (1 minute): %.2f before, %.2f after%s\n", m->load_start, m->load_end,
+            m->load_start > 0.5 || m->load_end > (double)m->threads + 0.5
+                ? "; other work ran meanwhile, so the timings may be low"
+                : "");
+}
+
 void bench_print_summary(FILE *f, const bench_machine_t *m, const bench_result_t *r, int n) {
     fprintf(f, "\n== Summary: attn fused against the measured peak %.1f GFLOP/s and read "
                "bandwidth %.1f GB/s ==\n", m->peak_gflops, m->read_gbs);
@@ -202,6 +211,7 @@ void bench_print_summary(FILE *f, const bench_machine_t *m, const bench_result_t
         fprintf(f, "  %-30s %9.3f ms %8.1f GB/s %6.1f%% of read bandwidth\n", c->name,
                 t->median_ms, g, m->read_gbs > 0 ? 100.0 * g / m->read_gbs : 0.0);
     }
+    print_load(f, m);
 }
 
 void bench_print_sweep(FILE *f, const bench_machine_t *m, const bench_result_t *r, int n) {
@@ -221,6 +231,7 @@ void bench_print_sweep(FILE *f, const bench_machine_t *m, const bench_result_t *
                 (long long)c->Nq, t->median_ms, g, 100.0 * g / m->peak_gflops, t->rss_mib,
                 (t->rss_mib - m->baseline_rss_mib) * 1024.0 / (double)c->Nq, t->reps);
     }
+    print_load(f, m);
 }
 
 /* ---- JSON ------------------------------------------------------------------------------- */
@@ -316,6 +327,10 @@ int bench_write_json(const char *path, const bench_machine_t *m, const bench_tor
     json_num(f, m->buffer_mib);
     fprintf(f, ", \"baseline_rss_mib\": ");
     json_num(f, m->baseline_rss_mib);
+    fprintf(f, ", \"load_average_before\": ");
+    json_num(f, m->load_start);
+    fprintf(f, ", \"load_average_after\": ");
+    json_num(f, m->load_end);
     fprintf(f, "},\n  \"openblas\": ");
     json_string(f, openblas_get_config());
     fprintf(f, ",\n  \"torch\": {\"available\": %s, \"version\": ", t->available ? "true" : "false");

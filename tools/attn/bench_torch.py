@@ -7,8 +7,9 @@
 
 A case is {"name", "kind": "fwd"|"bwd"|"dec", "B", "Hq", "Hkv", "Nq", "Nk", "D", "Dv", "causal",
 "threads", "target_s"}. Inputs are fp32 in [B, H, N, D] layout. Every form PyTorch offers for the
-computation is run once as a warm-up and once timed; the fastest is then timed like attn's kernels
-(median of R runs, R >= 3, about target_s seconds in all). Forms:
+computation runs once untimed (the forward's warm-up, or the forward building the backward's graph)
+and once timed; the fastest is then timed like attn's kernels (median of R runs, R >= 3, about
+target_s seconds in all), that first timed run having been its warm-up. Forms:
 
     math      torch.softmax(q @ k.transpose(-2, -1) * scale + mask, -1) @ v
     baddbmm   3-d batches: torch.baddbmm(mask, q, k^T, alpha=scale), softmax_, torch.bmm with v
@@ -143,13 +144,15 @@ def run_case(torch, c):
                 return form(q, k, v)
         return step, step()
 
+    # Each form runs once untimed (the forward's warm-up; for the backward, the forward that
+    # builds the graph) and once timed; the fastest is then timed R times, its first timed run
+    # having been its warm-up.
     results = {}
     reference = None
     forms = dict(forms_for(torch, c))
     for name, form in forms.items():
         try:
             step, out = build(form)
-            step()  # warm-up
             t0 = time.perf_counter()
             step()
             once = time.perf_counter() - t0
@@ -167,8 +170,12 @@ def run_case(torch, c):
     if not usable:
         raise RuntimeError("no form ran: %s" % results)
     best = min(usable, key=usable.get)
-    step, out = build(forms[best])
-    step()  # warm-up of the rebuilt graph
+    if bwd:
+        step, _ = build(forms[best])  # a new graph; the old one was freed
+    else:
+        def step(form=forms[best]):
+            with torch.no_grad():
+                return form(q, k, v)
     med, lo, hi, reps = timed(step, None, target, usable[best])
     return {"name": c["name"], "ok": True, "form": best, "median_ms": med, "min_ms": lo,
             "max_ms": hi, "reps": reps,

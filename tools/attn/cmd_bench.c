@@ -273,6 +273,7 @@ int cli_cmd_bench(int argc, char **argv) {
     char total[32];
     fmt_secs(total, sizeof total, bench_now() - pg.start);
     fprintf(stderr, "attn bench: %d case%s in %s\n", n, n == 1 ? "" : "s", total);
+    machine.load_end = bench_loadavg();
     if (o.sweep)
         bench_print_sweep(stdout, &machine, res, n);
     else
