@@ -1,0 +1,119 @@
+/* Element-wise activations: ReLU, GELU (erf) and GELU (tanh approximation), forward and
+ * backward side by side. Each element is computed in double and rounded once. */
+#include "nn/activation.h"
+
+#include <math.h>
+
+#define SQRT1_2 0.70710678118654752440     /* 1 / sqrt(2) */
+#define INV_SQRT_2PI 0.39894228040143267794 /* 1 / sqrt(2 pi) */
+#define SQRT_2_PI 0.79788456080286535588    /* sqrt(2 / pi) */
+#define GELU_C 0.044715
+
+static attn_status_t check(const char *what, int64_t n, const void *a, const void *b,
+                           const void *c) {
+    if (n < 0)
+        return attn__fail(ATTN_STATUS_BAD_SHAPE, "%s: n = %lld is negative", what,
+                          (long long)n);
+    if (n > 0 && (!a || !b || !c))
+        return attn__fail(ATTN_STATUS_NULL_POINTER, "%s: NULL array", what);
+    return ATTN_STATUS_OK;
+}
+
+/* ---- ReLU ----------------------------------------------------------------------------------
+ * forward: y = max(x, 0) */
+attn_status_t attn__relu_forward(int64_t n, const float *x, float *y) {
+    attn_status_t st = check("relu forward", n, x, y, y);
+    if (st) return st;
+    for (int64_t i = 0; i < n; i++) y[i] = x[i] > 0.0f ? x[i] : 0.0f;
+    return ATTN_STATUS_OK;
+}
+
+/* backward: dx += dy where x > 0 */
+attn_status_t attn__relu_backward(int64_t n, const float *x, const float *dy, float *dx) {
+    attn_status_t st = check("relu backward", n, x, dy, dx);
+    if (st) return st;
+    for (int64_t i = 0; i < n; i++)
+        if (x[i] > 0.0f) dx[i] += dy[i];
+    return ATTN_STATUS_OK;
+}
+
+/* ---- GELU, exact ---------------------------------------------------------------------------
+ * forward: y = 0.5 x (1 + erf(x / sqrt 2)) */
+attn_status_t attn__gelu_forward(int64_t n, const float *x, float *y) {
+    attn_status_t st = check("gelu forward", n, x, y, y);
+    if (st) return st;
+    for (int64_t i = 0; i < n; i++) {
+        double v = x[i];
+        y[i] = (float)(0.5 * v * (1.0 + erf(v * SQRT1_2)));
+    }
+    return ATTN_STATUS_OK;
+}
+
+/* backward: dx += dy * (Phi(x) + x phi(x)),  phi(x) = exp(-x^2 / 2) / sqrt(2 pi) */
+attn_status_t attn__gelu_backward(int64_t n, const float *x, const float *dy, float *dx) {
+    attn_status_t st = check("gelu backward", n, x, dy, dx);
+    if (st) return st;
+    for (int64_t i = 0; i < n; i++) {
+        double v = x[i];
+        double d = 0.5 * (1.0 + erf(v * SQRT1_2)) + v * INV_SQRT_2PI * exp(-0.5 * v * v);
+        dx[i] = (float)((double)dx[i] + (double)dy[i] * d);
+    }
+    return ATTN_STATUS_OK;
+}
+
+/* ---- GELU, tanh approximation --------------------------------------------------------------
+ * forward: y = 0.5 x (1 + tanh(u)),  u = sqrt(2/pi) (x + 0.044715 x^3) */
+attn_status_t attn__gelu_tanh_forward(int64_t n, const float *x, float *y) {
+    attn_status_t st = check("gelu_tanh forward", n, x, y, y);
+    if (st) return st;
+    for (int64_t i = 0; i < n; i++) {
+        double v = x[i];
+        y[i] = (float)(0.5 * v * (1.0 + tanh(SQRT_2_PI * (v + GELU_C * v * v * v))));
+    }
+    return ATTN_STATUS_OK;
+}
+
+/* backward: dx += dy * (0.5 (1 + t) + 0.5 x (1 - t^2) sqrt(2/pi) (1 + 3 * 0.044715 x^2)) */
+attn_status_t attn__gelu_tanh_backward(int64_t n, const float *x, const float *dy, float *dx) {
+    attn_status_t st = check("gelu_tanh backward", n, x, dy, dx);
+    if (st) return st;
+    for (int64_t i = 0; i < n; i++) {
+        double v = x[i];
+        double t = tanh(SQRT_2_PI * (v + GELU_C * v * v * v));
+        double d = 0.5 * (1.0 + t) +
+                   0.5 * v * (1.0 - t * t) * SQRT_2_PI * (1.0 + 3.0 * GELU_C * v * v);
+        dx[i] = (float)((double)dx[i] + (double)dy[i] * d);
+    }
+    return ATTN_STATUS_OK;
+}
+
+/* ---- by kind ------------------------------------------------------------------------------- */
+const char *attn__act_name(attn__act_t act) {
+    switch (act) {
+    case ATTN__ACT_RELU: return "relu";
+    case ATTN__ACT_GELU: return "gelu";
+    case ATTN__ACT_GELU_TANH: return "gelu_tanh";
+    }
+    return "unknown";
+}
+
+attn_status_t attn__act_forward(attn__act_t act, int64_t n, const float *x, float *y) {
+    switch (act) {
+    case ATTN__ACT_RELU: return attn__relu_forward(n, x, y);
+    case ATTN__ACT_GELU: return attn__gelu_forward(n, x, y);
+    case ATTN__ACT_GELU_TANH: return attn__gelu_tanh_forward(n, x, y);
+    }
+    return attn__fail(ATTN_STATUS_BAD_ARGUMENT, "activation %d is not one of relu (0), gelu "
+                      "(1), gelu_tanh (2)", (int)act);
+}
+
+attn_status_t attn__act_backward(attn__act_t act, int64_t n, const float *x, const float *dy,
+                                 float *dx) {
+    switch (act) {
+    case ATTN__ACT_RELU: return attn__relu_backward(n, x, dy, dx);
+    case ATTN__ACT_GELU: return attn__gelu_backward(n, x, dy, dx);
+    case ATTN__ACT_GELU_TANH: return attn__gelu_tanh_backward(n, x, dy, dx);
+    }
+    return attn__fail(ATTN_STATUS_BAD_ARGUMENT, "activation %d is not one of relu (0), gelu "
+                      "(1), gelu_tanh (2)", (int)act);
+}

@@ -1,0 +1,109 @@
+/* Layer normalisation over the last dimension: forward and exact backward. */
+#include "nn/layernorm.h"
+
+#include <math.h>
+#include <stdio.h>
+
+attn_status_t attn__layernorm_init(attn__layernorm_t *ln, attn__params_t *ps,
+                                   const char *prefix, int64_t c, float eps) {
+    if (!ln || !ps || !prefix)
+        return attn__fail(ATTN_STATUS_NULL_POINTER, "layernorm init: layer, store and prefix "
+                          "must not be NULL");
+    if (c < 1)
+        return attn__fail(ATTN_STATUS_BAD_SHAPE, "layernorm '%s': C = %lld must be positive",
+                          prefix, (long long)c);
+    if (!(eps >= 0.0f) || isinf(eps))
+        return attn__fail(ATTN_STATUS_BAD_ARGUMENT, "layernorm '%s': eps must be a finite "
+                          "number >= 0 (PyTorch's default is 1e-5)", prefix);
+    char name[ATTN__PARAM_NAME];
+    int len = snprintf(name, sizeof name, "%s.weight", prefix);
+    if (len < 0 || len >= (int)sizeof name)
+        return attn__fail(ATTN_STATUS_BAD_ARGUMENT, "layernorm: prefix '%s' is too long",
+                          prefix);
+    ln->c = c;
+    ln->eps = eps;
+    ln->w = attn__params_add(ps, name, 1, &c);
+    if (ln->w < 0) return ATTN_STATUS_BAD_ARGUMENT;
+    snprintf(name, sizeof name, "%s.bias", prefix);
+    ln->b = attn__params_add(ps, name, 1, &c);
+    if (ln->b < 0) return ATTN_STATUS_BAD_ARGUMENT;
+    return ATTN_STATUS_OK;
+}
+
+attn_status_t attn__layernorm_reset(const attn__layernorm_t *ln, attn__params_t *ps) {
+    if (!ln || !ps || !ps->w)
+        return attn__fail(ATTN_STATUS_NULL_POINTER, "layernorm reset: NULL argument (or the "
+                          "parameter store is not allocated)");
+    float *w = attn__pw(ps, ln->w), *b = attn__pw(ps, ln->b);
+    for (int64_t i = 0; i < ln->c; i++) {
+        w[i] = 1.0f;
+        b[i] = 0.0f;
+    }
+    return ATTN_STATUS_OK;
+}
+
+/* forward: x [N, C] -> y [N, C], mean [N], rstd [N] */
+attn_status_t attn__layernorm_forward(const attn__layernorm_t *ln, const attn__params_t *ps,
+                                      int64_t n, const float *x, float *y, float *mean,
+                                      float *rstd) {
+    if (!ln || !ps || !ps->w || !x || !y || !mean || !rstd)
+        return attn__fail(ATTN_STATUS_NULL_POINTER, "layernorm forward: NULL argument (or "
+                          "the parameter store is not allocated)");
+    if (n < 0)
+        return attn__fail(ATTN_STATUS_BAD_SHAPE, "layernorm forward: N = %lld is negative",
+                          (long long)n);
+    const int64_t C = ln->c;
+    const float *w = attn__pw(ps, ln->w), *b = attn__pw(ps, ln->b);
+    for (int64_t i = 0; i < n; i++) {
+        const float *xr = x + i * C;
+        double s = 0.0;
+        for (int64_t c = 0; c < C; c++) s += xr[c];
+        double m = s / (double)C, v = 0.0;
+        for (int64_t c = 0; c < C; c++) {
+            double d = xr[c] - m;
+            v += d * d;
+        }
+        double r = 1.0 / sqrt(v / (double)C + (double)ln->eps);
+        float mf = (float)m, rf = (float)r;
+        float *yr = y + i * C;
+        for (int64_t c = 0; c < C; c++) yr[c] = (xr[c] - mf) * rf * w[c] + b[c];
+        mean[i] = mf;
+        rstd[i] = rf;
+    }
+    return ATTN_STATUS_OK;
+}
+
+/* backward: x [N, C], mean [N], rstd [N], dy [N, C] -> dx [N, C] +=, dweight, dbias += */
+attn_status_t attn__layernorm_backward(const attn__layernorm_t *ln, attn__params_t *ps,
+                                       int64_t n, const float *x, const float *mean,
+                                       const float *rstd, const float *dy, float *dx) {
+    if (!ln || !ps || !ps->w || !x || !mean || !rstd || !dy || !dx)
+        return attn__fail(ATTN_STATUS_NULL_POINTER, "layernorm backward: NULL argument (or "
+                          "the parameter store is not allocated)");
+    if (n < 0)
+        return attn__fail(ATTN_STATUS_BAD_SHAPE, "layernorm backward: N = %lld is negative",
+                          (long long)n);
+    const int64_t C = ln->c;
+    const float *w = attn__pw(ps, ln->w);
+    float *dw = attn__pg(ps, ln->w), *db = attn__pg(ps, ln->b);
+    for (int64_t i = 0; i < n; i++) {
+        const float *xr = x + i * C, *dyr = dy + i * C;
+        const float m = mean[i], r = rstd[i];
+        double sg = 0.0, sgx = 0.0; /* sum of g and of g * xhat over the row */
+        for (int64_t c = 0; c < C; c++) {
+            double xh = (double)((xr[c] - m) * r), g = (double)dyr[c] * (double)w[c];
+            sg += g;
+            sgx += g * xh;
+        }
+        double mg = sg / (double)C, mgx = sgx / (double)C;
+        float *dxr = dx + i * C;
+        for (int64_t c = 0; c < C; c++) {
+            float xh = (xr[c] - m) * r;
+            double g = (double)dyr[c] * (double)w[c];
+            dxr[c] += (float)((double)r * (g - mg - (double)xh * mgx));
+            dw[c] += dyr[c] * xh;
+            db[c] += dyr[c];
+        }
+    }
+    return ATTN_STATUS_OK;
+}

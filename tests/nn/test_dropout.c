@@ -1,0 +1,142 @@
+/* nn/dropout: reproducible masks (same seed and site -> same bits; other seeds and sites ->
+ * other masks; a prefix of a tensor gets the prefix of the mask), the keep rate, the 1/(1-p)
+ * scale, eval mode, p = 0 and p = 1, the backward using the forward's mask, a
+ * finite-difference check with a fixed mask, and errors.
+ *
+ * Keep rate: over n = 200000 elements at p = 0.3 the kept fraction is within 5 standard
+ * deviations (sqrt(p (1 - p) / n) ~ 1e-3) of 0.7. Finite differences: h = 1e-2,
+ * |fd - g| <= 1e-3 max(1, max|g|) + 1e-3 |g| (dropout is linear for a fixed mask). */
+#include "nn/dropout.h"
+#include "transformer_check.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+enum { BIG = 200000, NF = 64 };
+
+static void reproducible(void) {
+    float *x = malloc(sizeof(float) * BIG), *a = malloc(sizeof(float) * BIG);
+    float *b = malloc(sizeof(float) * BIG), *c = malloc(sizeof(float) * BIG);
+    attn__rng_t r;
+    attn__rng_seed(&r, 1);
+    for (int i = 0; i < BIG; i++) x[i] = 0.5f + attn__rng_uniform(&r); /* never 0 */
+    attn__dropout_t d, other;
+    TC_OK(attn__dropout_init(&d, "enc.layers.0.dropout1", 0.3f));
+    TC_OK(attn__dropout_init(&other, "enc.layers.0.dropout2", 0.3f));
+    attn__mode_t m = {1, 1234};
+    TC_OK(attn__dropout_forward(&d, m, BIG, x, a));
+    TC_OK(attn__dropout_forward(&d, m, BIG, x, b));
+    tc_bitwise("dropout: same seed and site, same bits", a, b, BIG);
+
+    /* a prefix of the tensor gets the prefix of the mask (the mask is a function of the
+     * element index, not of n, order or threads) */
+    TC_OK(attn__dropout_forward(&d, m, 1000, x, c));
+    tc_bitwise("dropout: prefix", a, c, 1000);
+
+    /* other seeds and other sites draw other masks (about 42% of elements differ) */
+    attn__mode_t m2 = {1, 1235};
+    TC_OK(attn__dropout_forward(&d, m2, BIG, x, b));
+    TC_OK(attn__dropout_forward(&other, m, BIG, x, c));
+    long diff_seed = 0, diff_site = 0, kept = 0;
+    const float scale = (float)(1.0 / (1.0 - 0.3));
+    int exact = 1;
+    for (int i = 0; i < BIG; i++) {
+        diff_seed += (a[i] == 0) != (b[i] == 0);
+        diff_site += (a[i] == 0) != (c[i] == 0);
+        if (a[i] != 0) {
+            kept++;
+            exact &= a[i] == x[i] * scale;
+        }
+    }
+    TC_CHECK(diff_seed > BIG / 3 && diff_site > BIG / 3,
+             "other seed / site change %ld / %ld of %d mask entries", diff_seed, diff_site, BIG);
+    double rate = (double)kept / BIG, sd = sqrt(0.3 * 0.7 / BIG);
+    printf("  keep rate %.5f (want 0.7 +- %.5f)\n", rate, 5 * sd);
+    TC_CHECK(fabs(rate - 0.7) <= 5 * sd, "keep rate %.5f, want 0.7 within %.5f", rate, 5 * sd);
+    TC_CHECK(exact, "kept elements are x / (1 - p)");
+
+    /* backward: the same mask and scale */
+    float *dx = calloc(BIG, sizeof(float));
+    TC_OK(attn__dropout_backward(&d, m, BIG, x, dx));
+    tc_bitwise("dropout backward = forward for a linear map", dx, a, BIG);
+
+    /* in place */
+    memcpy(c, x, sizeof(float) * BIG);
+    TC_OK(attn__dropout_forward(&d, m, BIG, c, c));
+    tc_bitwise("dropout in place", c, a, BIG);
+    free(x);
+    free(a);
+    free(b);
+    free(c);
+    free(dx);
+}
+
+static void modes(void) {
+    float x[8] = {1, -2, 3, -4, 5, -6, 7, -8}, y[8], dx[8] = {0};
+    attn__dropout_t d, zero, all;
+    TC_OK(attn__dropout_init(&d, "d", 0.5f));
+    TC_OK(attn__dropout_init(&zero, "z", 0.0f));
+    TC_OK(attn__dropout_init(&all, "a", 1.0f));
+    attn__mode_t eval = {0, 99}, train = {1, 99};
+    TC_OK(attn__dropout_forward(&d, eval, 8, x, y));
+    tc_bitwise("eval: identity", y, x, 8);
+    TC_OK(attn__dropout_backward(&d, eval, 8, x, dx));
+    tc_bitwise("eval: backward identity", dx, x, 8);
+    TC_CHECK(!attn__dropout_active(&d, eval) && attn__dropout_active(&d, train) &&
+             !attn__dropout_active(&zero, train), "active only when training with p > 0");
+    TC_OK(attn__dropout_forward(&zero, train, 8, x, y));
+    tc_bitwise("p = 0: identity", y, x, 8);
+    TC_OK(attn__dropout_forward(&all, train, 8, x, y));
+    int zeros = 1;
+    for (int i = 0; i < 8; i++) zeros &= y[i] == 0.0f;
+    TC_CHECK(zeros, "p = 1: all dropped");
+}
+
+typedef struct {
+    attn__dropout_t d;
+    attn__mode_t mode;
+    float x[NF], y[NF], g[NF];
+} fd_ctx;
+
+static double fd_loss(void *p) {
+    fd_ctx *c = p;
+    TC_OK(attn__dropout_forward(&c->d, c->mode, NF, c->x, c->y));
+    return tc_dot(c->y, c->g, NF);
+}
+
+static void gradcheck(void) {
+    fd_ctx c;
+    attn__rng_t r;
+    attn__rng_seed(&r, 17);
+    TC_OK(attn__dropout_init(&c.d, "fd", 0.4f));
+    c.mode = (attn__mode_t){1, 42}; /* a fixed seed: a fixed mask */
+    tc_fill(&r, c.x, NF, 1.0f);
+    tc_fill(&r, c.g, NF, 1.0f);
+    float dx[NF] = {0};
+    TC_OK(attn__dropout_backward(&c.d, c.mode, NF, c.g, dx));
+    tc_gradcheck("dropout fd dx (fixed mask)", fd_loss, &c, c.x, dx, NF, 1e-2, 1e-3, 1e-3);
+}
+
+static void errors(void) {
+    attn__dropout_t d;
+    TC_CHECK(attn__dropout_init(&d, "x", 1.5f) == ATTN_STATUS_BAD_ARGUMENT, "p > 1");
+    TC_CHECK(attn__dropout_init(&d, "x", -0.1f) == ATTN_STATUS_BAD_ARGUMENT, "p < 0");
+    TC_CHECK(attn__dropout_init(&d, "x", NAN) == ATTN_STATUS_BAD_ARGUMENT, "p NaN");
+    TC_CHECK(attn__dropout_init(&d, NULL, 0.1f) == ATTN_STATUS_NULL_POINTER, "no name");
+    TC_OK(attn__dropout_init(&d, "x", 0.1f));
+    float v[1] = {1};
+    TC_CHECK(attn__dropout_forward(&d, (attn__mode_t){1, 0}, -1, v, v) ==
+             ATTN_STATUS_BAD_SHAPE, "n < 0");
+    TC_CHECK(attn__dropout_backward(&d, (attn__mode_t){1, 0}, 1, v, NULL) ==
+             ATTN_STATUS_NULL_POINTER, "NULL dx");
+}
+
+int main(void) {
+    double t0 = tc_seconds();
+    reproducible();
+    modes();
+    gradcheck();
+    errors();
+    return tc_finish("test_dropout", tc_seconds() - t0);
+}

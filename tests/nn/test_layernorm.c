@@ -1,0 +1,133 @@
+/* nn/layernorm: against PyTorch's nn.LayerNorm(8) with non-trivial weight and bias, finite
+ * differences, the cached statistics, initialisation and errors.
+ *
+ * PyTorch (float64 on the same float32 values): y within 1e-5 abs + 1e-5 rel, dx, dweight
+ * and dbias within 1e-4 abs + 1e-4 rel.
+ * Finite differences (L = sum(y * G) in double, h = 1e-2): |fd - g| <= 2e-3 max(1, max|g|)
+ * + 1e-2 |g| (h^2 truncation and fp32 rounding of L / 2h are both ~1e-5 here). */
+#include "nn/layernorm.h"
+#include "transformer_check.h"
+
+#include <math.h>
+#include <string.h>
+
+enum { N = 6, C = 8 };
+
+static void torch_case(const ref_file *f) {
+    attn__params_t ps;
+    attn__params_init(&ps);
+    attn__layernorm_t ln;
+    TC_OK(attn__layernorm_init(&ln, &ps, "ln", C, 1e-5f));
+    TC_OK(attn__params_alloc(&ps));
+    tc_load_params(&ps, f, "ln");
+    const float *x = tc_ref(f, "ln.x", N * C), *dy = tc_ref(f, "ln.dy", N * C);
+    const float *y_ref = tc_ref(f, "ln.y", N * C), *dx_ref = tc_ref(f, "ln.dx", N * C);
+    if (x && dy && y_ref && dx_ref) {
+        float y[N * C], dx[N * C] = {0}, mean[N], rstd[N];
+        TC_OK(attn__layernorm_forward(&ln, &ps, N, x, y, mean, rstd));
+        tc_close("layernorm y vs torch", y, y_ref, N * C, 1e-5, 1e-5);
+        TC_OK(attn__layernorm_backward(&ln, &ps, N, x, mean, rstd, dy, dx));
+        tc_close("layernorm dx vs torch", dx, dx_ref, N * C, 1e-4, 1e-4);
+        tc_check_param_grads(&ps, f, 1e-4, 1e-4);
+
+        /* the cache: mean and 1 / sqrt(biased variance + eps) of each row */
+        float want_mean[N], want_rstd[N];
+        for (int i = 0; i < N; i++) {
+            double s = 0, v = 0;
+            for (int c = 0; c < C; c++) s += x[i * C + c];
+            s /= C;
+            for (int c = 0; c < C; c++) v += (x[i * C + c] - s) * (x[i * C + c] - s);
+            want_mean[i] = (float)s;
+            want_rstd[i] = (float)(1.0 / sqrt(v / C + 1e-5));
+        }
+        tc_close("layernorm cached mean", mean, want_mean, N, 1e-6, 1e-6);
+        tc_close("layernorm cached rstd", rstd, want_rstd, N, 1e-6, 1e-6);
+    }
+    attn__params_free(&ps);
+}
+
+typedef struct {
+    attn__layernorm_t ln;
+    attn__params_t ps;
+    float x[N * C], y[N * C], g[N * C], mean[N], rstd[N];
+} fd_ctx;
+
+static double fd_loss(void *p) {
+    fd_ctx *c = p;
+    TC_OK(attn__layernorm_forward(&c->ln, &c->ps, N, c->x, c->y, c->mean, c->rstd));
+    return tc_dot(c->y, c->g, N * C);
+}
+
+static void gradcheck(void) {
+    static fd_ctx c;
+    attn__rng_t r;
+    attn__rng_seed(&r, 11);
+    attn__params_init(&c.ps);
+    TC_OK(attn__layernorm_init(&c.ln, &c.ps, "norm", C, 1e-5f));
+    TC_OK(attn__params_alloc(&c.ps));
+    TC_OK(attn__layernorm_reset(&c.ln, &c.ps));
+    float *w = attn__pw(&c.ps, c.ln.w), *b = attn__pw(&c.ps, c.ln.b);
+    for (int i = 0; i < C; i++) {
+        TC_CHECK(w[i] == 1.0f && b[i] == 0.0f, "init: weight 1, bias 0");
+        w[i] = 1.0f + 0.5f * (2.0f * attn__rng_uniform(&r) - 1.0f);
+        b[i] = 2.0f * attn__rng_uniform(&r) - 1.0f;
+    }
+    tc_fill(&r, c.x, N * C, 1.5f);
+    for (int i = 0; i < N; i++) c.x[i * C] += 2.0f; /* rows with nonzero means */
+    tc_fill(&r, c.g, N * C, 1.0f);
+    float dx[N * C] = {0};
+    TC_OK(attn__layernorm_forward(&c.ln, &c.ps, N, c.x, c.y, c.mean, c.rstd));
+    TC_OK(attn__layernorm_backward(&c.ln, &c.ps, N, c.x, c.mean, c.rstd, c.g, dx));
+    tc_gradcheck("layernorm fd dx", fd_loss, &c, c.x, dx, N * C, 1e-2, 2e-3, 1e-2);
+    tc_gradcheck("layernorm fd dweight", fd_loss, &c, w, attn__pg(&c.ps, c.ln.w), C, 1e-2,
+                 2e-3, 1e-2);
+    tc_gradcheck("layernorm fd dbias", fd_loss, &c, b, attn__pg(&c.ps, c.ln.b), C, 1e-2, 2e-3,
+                 1e-2);
+    /* the gradient of a normalised row sums to zero over the row (shift invariance) */
+    for (int i = 0; i < N; i++) {
+        double s = 0, m = 0;
+        for (int k = 0; k < C; k++) {
+            s += dx[i * C + k];
+            m = fmax(m, fabs(dx[i * C + k]));
+        }
+        TC_CHECK(fabs(s) <= 1e-5 * fmax(1.0, m), "row %d: dx sums to %g", i, s);
+    }
+    attn__params_free(&c.ps);
+}
+
+static void errors(void) {
+    attn__params_t ps;
+    attn__params_init(&ps);
+    attn__layernorm_t ln;
+    TC_CHECK(attn__layernorm_init(&ln, &ps, "n", 0, 1e-5f) == ATTN_STATUS_BAD_SHAPE, "C = 0");
+    TC_CHECK(attn__layernorm_init(&ln, &ps, "n", 4, -1.0f) == ATTN_STATUS_BAD_ARGUMENT,
+             "eps < 0");
+    TC_OK(attn__layernorm_init(&ln, &ps, "n", 4, 1e-5f));
+    TC_CHECK(attn__params_find(&ps, "n.weight") == ln.w && attn__params_find(&ps, "n.bias") ==
+             ln.b, "parameter names");
+    TC_OK(attn__params_alloc(&ps));
+    float x[4] = {0}, y[4], m[1], r[1];
+    TC_CHECK(attn__layernorm_forward(&ln, &ps, 1, x, y, NULL, r) == ATTN_STATUS_NULL_POINTER,
+             "no mean buffer");
+    TC_OK(attn__layernorm_reset(&ln, &ps));
+    TC_OK(attn__layernorm_forward(&ln, &ps, 1, x, y, m, r));
+    TC_CHECK(y[0] == 0.0f && isfinite(r[0]), "a constant row normalises to 0 (eps keeps it finite)");
+    attn__params_free(&ps);
+}
+
+int main(int argc, char **argv) {
+    double t0 = tc_seconds();
+    if (argc != 2) {
+        fprintf(stderr, "usage: %s REFERENCE_FILE\n", argv[0]);
+        return 2;
+    }
+    ref_file f;
+    TC_CHECK(ref_load(&f, argv[1]) == 0, "cannot load %s", argv[1]);
+    if (tc_failures == 0) {
+        torch_case(&f);
+        ref_free(&f);
+    }
+    gradcheck();
+    errors();
+    return tc_finish("test_layernorm", tc_seconds() - t0);
+}
