@@ -8,8 +8,8 @@
  *     padded batch, backward() takes their gradient and accumulates parameter gradients;
  *   - decoding: encode() a batch of sources, then the attn__stepper_t interface of
  *     models/decode.h (begin / step / reorder) drives greedy or beam search;
- *   - attention(): after a step, the cross-attention weights over the source of one row (for
- *     the alignment heatmap), for one layer/head or averaged.
+ *   - alignments(): the cross-attention weights of every decoder layer and head over the
+ *     source, for one pair (the alignment heatmap).
  * Ids: sources are letters, targets phonemes, both with the reserved ids of g2p/vocab.h
  * (<pad> 0, <s> 1, </s> 2, <unk> 3). */
 #ifndef ATTN_MODELS_S2S_H
@@ -46,10 +46,13 @@ typedef struct attn__s2s_ops {
     attn_status_t (*encode)(attn__s2s_t *m, int64_t B, int64_t S, const int32_t *src,
                             const int64_t *src_len);
     attn__stepper_t stepper; /* ctx is set to the model by attn__s2s_stepper() */
-    /* weights [S] of decoder row `row` over its source after the last step; layer/head -1:
-     * the average over layers and heads (models without attention return an error) */
-    attn_status_t (*attention)(attn__s2s_t *m, int64_t row, int32_t layer, int32_t head,
-                               float *weights);
+    /* Attention maps of a teacher-forced pass over one pair (batch with B = 1): for every
+     * decoder layer and head, the weights of each target position over the source, written to
+     * *maps [layers, heads, T, S] (from the arena); models without attention return
+     * ATTN_STATUS_UNSUPPORTED. */
+    attn_status_t (*alignments)(attn__s2s_t *m, const attn__s2s_batch_t *pair,
+                                attn__arena_t *arena, float **maps, int32_t *layers,
+                                int32_t *heads);
     void (*destroy)(attn__s2s_t *m);
 } attn__s2s_ops_t;
 
