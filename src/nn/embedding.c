@@ -7,7 +7,8 @@
 attn_status_t attn__embedding_init(attn__embedding_t *e, attn__params_t *ps, const char *prefix,
                                    int64_t num, int64_t dim, int64_t padding_idx) {
     if (!e || !ps || !prefix)
-        return attn__fail(ATTN_STATUS_NULL_POINTER, "embedding init: e, ps and prefix are required");
+        return attn__fail(ATTN_STATUS_NULL_POINTER, "embedding init: e, ps and prefix are "
+                          "required");
     if (num < 1 || dim < 1)
         return attn__fail(ATTN_STATUS_BAD_SHAPE, "embedding '%s': %lld rows of width %lld; both "
                           "must be at least 1", prefix, (long long)num, (long long)dim);

@@ -27,7 +27,8 @@ static const char *check(const attn__schedule_t *s) {
 attn_status_t attn__schedule_check(const attn__schedule_t *s) {
     const char *why = check(s);
     if (!why) return ATTN_STATUS_OK;
-    return attn__fail(ATTN_STATUS_BAD_ARGUMENT, "learning-rate schedule (kind %d): %s", s ? (int)s->kind : -1, why);
+    return attn__fail(ATTN_STATUS_BAD_ARGUMENT, "learning-rate schedule (kind %d): %s",
+                      s ? (int)s->kind : -1, why);
 }
 
 double attn__schedule_lr(const attn__schedule_t *s, int64_t step) {
@@ -42,7 +43,8 @@ double attn__schedule_lr(const attn__schedule_t *s, int64_t step) {
         if (st <= w) return s->lr * st / w;
         if (step >= s->total) return s->min_lr;
         const double progress = (st - w) / ((double)s->total - w);
-        return s->min_lr + (s->lr - s->min_lr) * 0.5 * (1.0 + cos(3.14159265358979323846 * progress));
+        const double pi = 3.14159265358979323846;
+        return s->min_lr + (s->lr - s->min_lr) * 0.5 * (1.0 + cos(pi * progress));
     }
     }
     return NAN;

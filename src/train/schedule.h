@@ -1,7 +1,8 @@
 /* Internal: learning-rate schedules, lr as a pure function of the step.
  *
- * step is the 1-based number of the update about to be made (the first call of
- * attn__adamw_step uses step 1); steps below 1 are treated as 1. With s = max(step, 1),
+ * step is the 1-based number of the update about to be made: with AdamW,
+ * attn__adamw_step(&opt, ps, attn__schedule_lr(&sched, opt.step + 1)). Steps below 1 are
+ * treated as 1. With s = max(step, 1),
  * W = warmup, S = total, lr = the base rate, lr_min = min_lr:
  *
  *   ATTN__LR_CONSTANT       lr
@@ -11,7 +12,8 @@
  *                           the Transformer paper's formula (lr = 1 there, W = 4000); it is
  *                           INV_SQRT with peak lr / sqrt(d_model * W) reached at s = W
  *   ATTN__LR_WARMUP_COSINE  s <= W:  lr * s / W                       (W = 0: no warm-up)
- *                           W < s < S: lr_min + (lr - lr_min) * (1 + cos(pi * (s - W) / (S - W))) / 2
+ *                           W < s < S: lr_min + (lr - lr_min) * (1 + cos(pi * p)) / 2,
+ *                                     p = (s - W) / (S - W)
  *                           s >= S:   lr_min
  * Everything is computed in double. */
 #ifndef ATTN_TRAIN_SCHEDULE_H

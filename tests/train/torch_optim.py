@@ -19,8 +19,9 @@ def adamw_case(w, tag, betas, eps, wd, split_groups, seed):
     for (name, _), p in zip(PARAMS, params):
         w.add(f"{tag}.p0.{name}", p)
     if split_groups:
-        decay = [p for (n, _), p in zip(PARAMS, params) if not (p.dim() == 1 or n.endswith(".bias"))]
-        no_decay = [p for (n, _), p in zip(PARAMS, params) if p.dim() == 1 or n.endswith(".bias")]
+        skip = [p.dim() == 1 or n.endswith(".bias") for (n, _), p in zip(PARAMS, params)]
+        decay = [p for s, p in zip(skip, params) if not s]
+        no_decay = [p for s, p in zip(skip, params) if s]
         groups = [{"params": decay, "weight_decay": wd}, {"params": no_decay, "weight_decay": 0.0}]
     else:
         groups = [{"params": params, "weight_decay": wd}]
