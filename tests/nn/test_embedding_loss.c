@@ -1,9 +1,14 @@
 /* Embedding, positions and the cross-entropy loss:
- *   - nn.Embedding (padding_idx) and F.cross_entropy (ignore_index, label_smoothing) against
- *     PyTorch references written by torch_embedding_loss.py (argv[1]);
- *   - finite-difference checks of every backward (embedding, learned positions with lens,
- *     the loss with smoothing and ignored rows);
- *   - sinusoids against the paper's formula; error paths; determinism over thread counts. */
+ *   - nn.Embedding (padding_idx), learned positions and F.cross_entropy (ignore_index,
+ *     label_smoothing) against PyTorch references written by torch_embedding_loss.py
+ *     (argv[1]). Tolerances: lookups bit for bit; gradients that sum a few rows 1e-6
+ *     (absolute + relative: PyTorch may add them in another order); the loss 2e-6 relative
+ *     and dlogits 1e-8 + 2e-5 relative against PyTorch in float64;
+ *   - finite-difference checks of every backward: embedding and learned positions (with lens)
+ *     are linear, so h = 0.5 is exact up to rounding (1e-5 relative); the loss with
+ *     smoothing and ignored rows, h = 1e-2, 1e-4 absolute;
+ *   - sinusoids against the paper's formula (1.2e-7); error paths; determinism over thread
+ *     counts (bitwise). */
 #include "nn/embedding.h"
 #include "nn/loss.h"
 #include "nn/position.h"
@@ -234,6 +239,36 @@ static void test_learned_pos(void) {
     attn__params_free(&ps);
 }
 
+static void test_learned_pos_torch(void) {
+    tc_begin("learned positions vs nn.Embedding over positions");
+    const ref_tensor *W = get("pos.weight"), *X = get("pos.x"), *DY = get("pos.dy"),
+                     *Y = get("pos.y"), *L = get("pos.lens"), *P0 = get("pos.pos0"),
+                     *G = get("pos.grad");
+    if (!W || !X || !DY || !Y || !L || !P0 || !G) return;
+    const int64_t tmax = W->shape[0], C = W->shape[1], B = X->shape[0], T = X->shape[1];
+    const int64_t pos0 = (int64_t)P0->data[0];
+    int64_t lens[8];
+    for (int64_t b = 0; b < B && b < 8; b++) lens[b] = (int64_t)L->data[b];
+    attn__params_t ps;
+    attn__params_init(&ps);
+    attn__learned_pos_t lp;
+    CHECK_OK(attn__learned_pos_init(&lp, &ps, "pos", tmax, C));
+    CHECK_OK(attn__params_alloc(&ps));
+    memcpy(attn__pw(&ps, lp.table.weight), W->data, sizeof(float) * (size_t)(tmax * C));
+    float *y = malloc(sizeof(float) * (size_t)(B * T * C));
+    memcpy(y, X->data, sizeof(float) * (size_t)(B * T * C));
+    CHECK_OK(attn__learned_pos_forward(&lp, &ps, y, B, T, pos0));
+    CHECK(memcmp(y, Y->data, sizeof(float) * (size_t)(B * T * C)) == 0,
+          "forward: x + weight[pos0 + t] bit for bit");
+    CHECK_OK(attn__learned_pos_backward(&lp, &ps, DY->data, B, T, pos0, lens));
+    double *g = to_double(G->data, tmax * C);
+    /* sums of at most 3 rows, possibly in another order */
+    CHECK_CLOSE("grad vs PyTorch", attn__pg(&ps, lp.table.weight), g, tmax * C, 1e-6, 1e-6);
+    free(g);
+    free(y);
+    attn__params_free(&ps);
+}
+
 /* ---- cross-entropy ------------------------------------------------------------------------- */
 
 static void test_xent_torch(void) {
@@ -402,6 +437,7 @@ int main(int argc, char **argv) {
     test_embedding_errors();
     test_sinusoid();
     test_learned_pos();
+    test_learned_pos_torch();
     test_xent_torch();
     test_xent_fd();
     test_xent_edges();

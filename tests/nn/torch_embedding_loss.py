@@ -1,5 +1,5 @@
 """PyTorch references for tests/nn/test_embedding_loss.c: nn.Embedding gradients with a
-padding_idx, and F.cross_entropy with ignore_index and label_smoothing (loss and gradient,
+padding_idx, learned positions (an nn.Embedding over positions), and F.cross_entropy with ignore_index and label_smoothing (loss and gradient,
 computed in float64 from float32 inputs)."""
 import sys
 
@@ -26,6 +26,29 @@ def embedding(w):
     w.add("emb.grad", emb.weight.grad)
 
 
+def learned_positions(w):
+    """x + nn.Embedding(Tmax, C)(arange(pos0, pos0 + T)), gradient of sum(y * dy * mask) where
+    mask hides rows past each sequence's length (the C backward takes lens instead)."""
+    g = torch.Generator().manual_seed(12)
+    B, T, C, Tmax, pos0 = 3, 6, 5, 10, 3
+    lens = torch.tensor([6, 2, 4])
+    emb = torch.nn.Embedding(Tmax, C)
+    with torch.no_grad():
+        emb.weight.copy_(torch.randn(Tmax, C, generator=g))
+    x = torch.randn(B, T, C, generator=g)
+    dy = torch.randn(B, T, C, generator=g)
+    mask = (torch.arange(T)[None, :] < lens[:, None]).float()[:, :, None]
+    y = x + emb(torch.arange(pos0, pos0 + T))[None, :, :]
+    y.backward(dy * mask)
+    w.add("pos.weight", emb.weight)
+    w.add("pos.x", x)
+    w.add("pos.dy", dy)
+    w.add("pos.y", y)
+    w.add("pos.lens", lens.float())
+    w.add("pos.pos0", torch.tensor([float(pos0)]))
+    w.add("pos.grad", emb.weight.grad)
+
+
 def cross_entropy(w, k, N, V, ignore_index, eps, scale, n_ignored, seed):
     g = torch.Generator().manual_seed(seed)
     logits = (torch.randn(N, V, generator=g) * scale).float()
@@ -50,6 +73,7 @@ def main():
     torch.set_num_threads(1)
     with RefWriter(sys.argv[1]) as w:
         embedding(w)
+        learned_positions(w)
         cases = [  # N, V, ignore_index, eps, logit scale, ignored rows, seed
             (9, 7, -100, 0.0, 1.0, 2, 1),
             (9, 7, -100, 0.1, 1.0, 2, 2),
