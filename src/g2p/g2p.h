@@ -1,0 +1,84 @@
+/* Internal: a grapheme-to-phoneme model: a sequence-to-sequence model with its two
+ * vocabularies, saved as one checkpoint, and the operations of the `attn g2p` commands:
+ * building training pairs from a dictionary, pronouncing words (greedy or beam search, in
+ * batches), scoring against a dictionary, and the letter-to-phoneme alignment of a word.
+ *
+ * Checkpoint metadata: "model" = "attn-g2p", "config" (models/config.h JSON), "letters" and
+ * "phonemes" (the vocabularies, space-separated), plus whatever the caller adds (training
+ * state). */
+#ifndef ATTN_G2P_G2P_H
+#define ATTN_G2P_G2P_H
+
+#include "g2p/dict.h"
+#include "g2p/score.h"
+#include "g2p/vocab.h"
+#include "io/checkpoint.h"
+#include "models/config.h"
+#include "models/train.h"
+
+typedef struct attn__g2p {
+    attn__s2s_config_t cfg;
+    attn__s2s_t *model;
+    attn__vocab_t letters, phonemes;
+} attn__g2p_t;
+
+/* A new model: cfg's vocabulary sizes are taken from the vocabularies (which are copied). */
+attn_status_t attn__g2p_create(attn__g2p_t *g, const attn__s2s_config_t *cfg,
+                               const attn__vocab_t *letters, const attn__vocab_t *phonemes,
+                               uint64_t seed);
+/* Loads a checkpoint; opt (may be NULL) receives the AdamW state when the file has it, and
+ * meta (may be NULL) the metadata. */
+attn_status_t attn__g2p_load(attn__g2p_t *g, const char *path, attn__ckpt_optim_t *opt,
+                             attn__ckpt_meta_t *meta);
+/* Saves atomically, with the optimizer state when opt is not NULL and extra metadata. */
+attn_status_t attn__g2p_save(const attn__g2p_t *g, const char *path,
+                             const attn__ckpt_optim_t *opt, const attn__st_meta_t *extra,
+                             int64_t n_extra);
+void attn__g2p_free(attn__g2p_t *g);
+
+/* Training pairs: one per pronunciation of every word whose split (attn__dict_split_of with
+ * dev_permille and test_permille) equals part (-1: every word). Words with letters outside
+ * the model's alphabet or longer than max_len are skipped and counted in *skipped. */
+attn_status_t attn__g2p_pairs(const attn__g2p_t *g, const attn__dict_t *d, int part,
+                              int dev_permille, int test_permille, attn__pairs_t *out,
+                              int64_t *skipped);
+
+typedef struct attn__g2p_result {
+    char *phonemes; /* "PH PH PH" */
+    float logprob, score;
+} attn__g2p_result_t;
+
+typedef struct attn__g2p_decode_opts {
+    int32_t beam;  /* 1 = greedy */
+    int32_t nbest; /* results per word, <= beam */
+    float alpha;   /* length penalty */
+    int64_t batch; /* words decoded together */
+} attn__g2p_decode_opts_t;
+
+typedef void (*attn__g2p_progress_fn)(void *user, int64_t done, int64_t total);
+
+/* Pronounces n words (out: n * nbest results, word i's best first at out[i * nbest]). A word
+ * with a character outside the alphabet fails the whole call with a message naming it;
+ * check words first with attn__g2p_check_word to skip them instead. */
+attn_status_t attn__g2p_pronounce(attn__g2p_t *g, const char *const *words, int64_t n,
+                                  attn__g2p_decode_opts_t opts, attn__g2p_result_t *out,
+                                  attn__g2p_progress_fn progress, void *user);
+/* ATTN_STATUS_OK when the model can read the word (alphabet, length), else why not. */
+attn_status_t attn__g2p_check_word(const attn__g2p_t *g, const char *word);
+void attn__g2p_results_free(attn__g2p_result_t *r, int64_t n);
+
+/* Scores the model on every word of d in `part` (as attn__g2p_pairs) by the published
+ * convention (g2p/score.h). */
+attn_status_t attn__g2p_evaluate(attn__g2p_t *g, const attn__dict_t *d, int part,
+                                 int dev_permille, int test_permille,
+                                 attn__g2p_decode_opts_t opts, attn__g2p_score_t *score,
+                                 attn__g2p_progress_fn progress, void *user);
+
+/* Attention of the model over the letters of `word` while it produces `phonemes`
+ * (teacher-forced): maps [layers, heads, T, S] with T = phonemes + 1 (</s>), S = letters;
+ * freed with free(). */
+attn_status_t attn__g2p_alignment(attn__g2p_t *g, const char *word, const char *phonemes,
+                                  float **maps, int32_t *layers, int32_t *heads, int64_t *T,
+                                  int64_t *S);
+
+#endif
