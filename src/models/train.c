@@ -3,6 +3,7 @@
 #include "g2p/vocab.h"
 #include "train/clip.h"
 
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -152,6 +153,16 @@ attn_status_t attn__trainer_step(attn__trainer_t *tr) {
     st = tr->opts.clip > 0 ? attn__clip_grad_norm(&m->params, tr->opts.clip, &norm)
                            : attn__grad_norm(&m->params, &norm);
     if (st != ATTN_STATUS_OK) return st;
+    if (!isfinite(norm)) {
+        /* an overflowing batch: skip the update rather than poison AdamW's moments */
+        tr->skipped++;
+        tr->loss = res.loss;
+        tr->grad_norm = norm;
+        tr->tokens = res.count;
+        tr->correct = res.correct;
+        tr->pairs = bt.count;
+        return ATTN_STATUS_OK;
+    }
     double lr = attn__schedule_lr(&tr->opts.schedule, tr->step + 1);
     if ((st = attn__adamw_step(&tr->adamw, &m->params, lr)) != ATTN_STATUS_OK) return st;
     tr->step++;

@@ -58,7 +58,8 @@ typedef struct attn__trainer {
     attn__adamw_t adamw;
     attn__arena_t arena;
     attn__batch_buf_t buf;
-    int64_t step; /* updates done */
+    int64_t step;    /* updates done */
+    int64_t skipped; /* batches whose gradient norm was not finite: no update was made */
     /* the last step */
     double loss, grad_norm, lr;
     int64_t tokens, correct, pairs;
