@@ -53,7 +53,7 @@ typedef struct bench_timing {
     int reps;              /* timed repetitions after the warm-up */
     double median_ms, min_ms, max_ms;
     double rss_mib;        /* peak resident memory of the process that ran it */
-    double max_err;        /* naive only: max |naive - fused| over the outputs; < 0 when unchecked */
+    double max_err;        /* naive only: max |naive - fused| of the outputs; < 0: unchecked */
     int borrowed;          /* copied from the fp32 twin case (fp16 cases: naive and torch) */
     char note[200];        /* why skipped / what failed / the torch form that won */
 } bench_timing_t;
@@ -73,7 +73,7 @@ typedef struct bench_machine {
     double copy_gbs;         /* memcpy, counting bytes read plus bytes written */
     double buffer_mib;       /* the size of that buffer */
     double baseline_rss_mib; /* ru_maxrss of a child that does nothing: part of every RSS */
-    double load_start, load_end; /* 1-minute load average before and after (other work disturbs timings) */
+    double load_start, load_end; /* 1-minute load average before and after the run */
 } bench_machine_t;
 
 typedef struct bench_opts {

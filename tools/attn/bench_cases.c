@@ -217,7 +217,8 @@ int bench_time(int (*step)(void *ctx), void *ctx, double warm_s, double target_s
     }
     qsort(times, (size_t)reps, sizeof(double), cmp_double);
     t->reps = reps;
-    t->median_ms = 1e3 * (reps % 2 ? times[reps / 2] : 0.5 * (times[reps / 2 - 1] + times[reps / 2]));
+    double mid = reps % 2 ? times[reps / 2] : 0.5 * (times[reps / 2 - 1] + times[reps / 2]);
+    t->median_ms = 1e3 * mid;
     t->min_ms = 1e3 * times[0];
     t->max_ms = 1e3 * times[reps - 1];
     free(times);

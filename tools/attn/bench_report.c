@@ -333,7 +333,8 @@ int bench_write_json(const char *path, const bench_machine_t *m, const bench_tor
     json_num(f, m->load_end);
     fprintf(f, "},\n  \"openblas\": ");
     json_string(f, openblas_get_config());
-    fprintf(f, ",\n  \"torch\": {\"available\": %s, \"version\": ", t->available ? "true" : "false");
+    fprintf(f, ",\n  \"torch\": {\"available\": %s, \"version\": ",
+            t->available ? "true" : "false");
     json_string(f, t->version);
     fprintf(f, ", \"why_not\": ");
     json_string(f, t->why);

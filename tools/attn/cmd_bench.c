@@ -105,7 +105,7 @@ static int parse_options(int argc, char **argv, bench_opts_t *o) {
 typedef struct progress {
     double start, done, total; /* work units: 1 + GFLOPs of a case */
     int tty, n;
-} progress_t;
+} bench_progress_t;
 
 static double case_weight(const bench_case_t *c) {
     return 1.0 + bench_flops(c) * 1e-9 / 20.0;
@@ -118,7 +118,8 @@ static void fmt_secs(char *out, size_t size, double s) {
         snprintf(out, size, "%dm%02ds", (int)(s / 60), (int)s % 60);
 }
 
-static void progress_show(const progress_t *p, int i, const bench_case_t *c, const char *what) {
+static void progress_show(const bench_progress_t *p, int i, const bench_case_t *c,
+                          const char *what) {
     double el = bench_now() - p->start;
     char e[32], left[48] = "";
     fmt_secs(e, sizeof e, el);
@@ -152,7 +153,7 @@ static void not_run(bench_timing_t *t, const char *why) {
 }
 
 static void run_case(const bench_opts_t *o, int threads, const bench_torch_t *torch,
-                     bench_result_t *all, int i, progress_t *pg) {
+                     bench_result_t *all, int i, bench_progress_t *pg) {
     bench_result_t *r = &all[i];
     const bench_case_t *c = &r->c;
     const bench_result_t *twin = c->twin >= 0 ? &all[c->twin] : NULL;
@@ -254,7 +255,7 @@ int cli_cmd_bench(int argc, char **argv) {
         fprintf(stderr, "attn bench: out of memory\n");
         return CLI_EXIT_FAILED;
     }
-    progress_t pg = {bench_now(), 0.0, 0.0, isatty(2), n};
+    bench_progress_t pg = {bench_now(), 0.0, 0.0, isatty(2), n};
     for (int i = 0; i < n; i++) pg.total += case_weight(&cases[i]);
     int failed = 0;
     for (int i = 0; i < n; i++) {
