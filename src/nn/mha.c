@@ -241,6 +241,32 @@ void attn__kv_cache_free(attn__kv_cache_t *c) {
     memset(c, 0, sizeof *c);
 }
 
+/* reorder: sequence r continues sequence from[r] (beam search) */
+attn_status_t attn__kv_cache_reorder(attn__kv_cache_t *c, const int64_t *from,
+                                     attn__arena_t *arena) {
+    if (!c || !from || !arena)
+        return attn__fail(ATTN_STATUS_NULL_POINTER, "kv reorder: NULL argument");
+    if (!c->k)
+        return attn__fail(ATTN_STATUS_BAD_ARGUMENT, "kv reorder: the cache is not allocated");
+    for (int64_t r = 0; r < c->batch; r++)
+        if (from[r] < 0 || from[r] >= c->batch)
+            return attn__fail(ATTN_STATUS_BAD_ARGUMENT, "kv reorder: from[%lld] = %lld is not "
+                              "a sequence of the cache (0 .. %lld)", (long long)r,
+                              (long long)from[r], (long long)(c->batch - 1));
+    if (c->len == 0) return ATTN_STATUS_OK;
+    const int64_t used = c->len * c->e, ld = c->max_len * c->e;
+    float *tmp = attn__arena_alloc(arena, (size_t)(c->batch * used));
+    if (!tmp) return ATTN_STATUS_OUT_OF_MEMORY;
+    for (int pass = 0; pass < 2; pass++) {
+        float *buf = pass ? c->v : c->k;
+        for (int64_t r = 0; r < c->batch; r++)
+            memcpy(tmp + r * used, buf + from[r] * ld, sizeof(float) * (size_t)used);
+        for (int64_t r = 0; r < c->batch; r++)
+            memcpy(buf + r * ld, tmp + r * used, sizeof(float) * (size_t)used);
+    }
+    return ATTN_STATUS_OK;
+}
+
 /* append: src [B, t, E] -> k, v [B, Tmax, E] at positions len .. len + t - 1 */
 attn_status_t attn__mha_kv_append(const attn__mha_t *m, const attn__params_t *ps,
                                   attn__kv_cache_t *c, int64_t t, const float *src) {
@@ -253,13 +279,18 @@ attn_status_t attn__mha_kv_append(const attn__mha_t *m, const attn__params_t *ps
         return attn__fail(ATTN_STATUS_BAD_SHAPE, "kv append: %lld new positions do not fit "
                           "(%lld of %lld used)", (long long)t, (long long)c->len,
                           (long long)c->max_len);
-    const int64_t E = m->e;
+    const int64_t E = m->e, ld = c->max_len * E, off = c->len * E;
     const float *w = attn__pw(ps, m->in_w), *b = attn__pw(ps, m->in_b);
-    for (int64_t bi = 0; bi < c->batch; bi++) {
-        const float *s = src + bi * t * E;
-        int64_t off = (bi * c->max_len + c->len) * E;
-        attn__dense_forward(t, E, E, s, E, w + E * E, E, b + E, c->k + off, E);
-        attn__dense_forward(t, E, E, s, E, w + 2 * E * E, E, b + 2 * E, c->v + off, E);
+    if (t == 1) { /* decoding: one product over all sequences, rows max_len * E apart */
+        attn__dense_forward(c->batch, E, E, src, E, w + E * E, E, b + E, c->k + off, ld);
+        attn__dense_forward(c->batch, E, E, src, E, w + 2 * E * E, E, b + 2 * E, c->v + off, ld);
+    } else {
+        for (int64_t bi = 0; bi < c->batch; bi++) {
+            const float *s = src + bi * t * E;
+            attn__dense_forward(t, E, E, s, E, w + E * E, E, b + E, c->k + bi * ld + off, E);
+            attn__dense_forward(t, E, E, s, E, w + 2 * E * E, E, b + 2 * E,
+                                c->v + bi * ld + off, E);
+        }
     }
     c->len += t;
     return ATTN_STATUS_OK;

@@ -77,6 +77,10 @@ attn_status_t attn__kv_cache_init(attn__kv_cache_t *c, int64_t batch, int64_t ma
                                   int64_t e);
 void attn__kv_cache_clear(attn__kv_cache_t *c); /* len = 0 */
 void attn__kv_cache_free(attn__kv_cache_t *c);
+/* Beam search: sequence r continues sequence from[r] (0 <= from[r] < B): its len cached
+ * positions are replaced by those of from[r]. Scratch B len E floats from the arena. */
+attn_status_t attn__kv_cache_reorder(attn__kv_cache_t *c, const int64_t *from,
+                                     attn__arena_t *arena);
 
 /* Appends K = src W_k^T + b_k and V = src W_v^T + b_v of src [B, t, E] at positions
  * len .. len + t - 1 (BAD_SHAPE when they do not fit in max_len). */
@@ -91,7 +95,8 @@ attn_status_t attn__mha_attend_cached(const attn__mha_t *m, const attn__params_t
                                       const int64_t *key_lens, attn_causal_t causal, float *y,
                                       attn__arena_t *arena);
 /* Causal self-attention step: appends x [B, t, E] (the next t positions) to the cache and
- * attends from them with bottom-right alignment -> y [B, t, E]. t > 1 processes a prompt. */
+ * attends from them with bottom-right alignment -> y [B, t, E]. t > 1 processes a prompt.
+ * When the attention fails after the append, the cache keeps the appended positions. */
 attn_status_t attn__mha_step(const attn__mha_t *m, const attn__params_t *ps,
                              attn__kv_cache_t *c, int64_t t, const float *x, float *y,
                              attn__arena_t *arena);

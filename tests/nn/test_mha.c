@@ -203,6 +203,30 @@ static void kv_cache(void) {
     TC_CHECK(attn__mha_step(&c.m, &c.ps, &kv, 1, xt, yt, &c.arena) == ATTN_STATUS_BAD_SHAPE,
              "a step past max_len is refused");
 
+    /* beam reordering: swap the two sequences after 3 positions; the 4th step with swapped
+     * inputs gives the swapped outputs */
+    attn__kv_cache_clear(&kv);
+    slice(c.x, T, 0, 3, step);
+    TC_OK(attn__mha_step(&c.m, &c.ps, &kv, 3, step, got, &c.arena));
+    float k_before[B * T * E];
+    memcpy(k_before, kv.k, sizeof k_before);
+    int64_t swap[B] = {1, 0}, bad_from[B] = {0, 2};
+    TC_CHECK(attn__kv_cache_reorder(&kv, bad_from, &c.arena) == ATTN_STATUS_BAD_ARGUMENT,
+             "reorder from a sequence that does not exist");
+    TC_OK(attn__kv_cache_reorder(&kv, swap, &c.arena));
+    tc_bitwise("kv reorder: sequence 0 holds sequence 1's keys", kv.k, k_before + T * E, 3 * E);
+    tc_bitwise("kv reorder: sequence 1 holds sequence 0's keys", kv.k + T * E, k_before, 3 * E);
+    {
+        float x3[B * E], x3s[B * E], y3[B * E], w3[B * E];
+        slice(c.x, T, 3, 1, x3);
+        slice(full, T, 3, 1, w3);
+        memcpy(x3s, x3 + E, sizeof(float) * E);
+        memcpy(x3s + E, x3, sizeof(float) * E);
+        TC_OK(attn__mha_step(&c.m, &c.ps, &kv, 1, x3s, y3, &c.arena));
+        tc_close("kv reorder: step of sequence 0", y3, w3 + E, E, 1e-5, 1e-5);
+        tc_close("kv reorder: step of sequence 1", y3 + E, w3, E, 1e-5, 1e-5);
+    }
+
     /* cross-attention: the memory projected once, then attended from all queries */
     int64_t mlens[B] = {TK, 4};
     TC_OK(attn__mha_forward(&c.m, &c.ps, B, T, TK, c.x, c.mem, mlens, ATTN_CAUSAL_NONE,

@@ -78,6 +78,10 @@ double tc_gradcheck(const char *label, tc_loss_fn loss, void *ctx, float *x, con
     const double abs_tol = atol * fmax(1.0, gmax);
     double worst = 0.0, worst_fd = 0.0;
     int64_t at = -1;
+    /* thousands of tiny forwards: one thread (the results do not depend on the count, and
+     * parallel regions this small crawl on a loaded machine) */
+    const int32_t threads = attn_get_num_threads();
+    attn_set_num_threads(1);
     for (int64_t i = 0; i < n; i++) {
         const float keep = x[i];
         const float xp = (float)((double)keep + h), xm = (float)((double)keep - h);
@@ -94,6 +98,7 @@ double tc_gradcheck(const char *label, tc_loss_fn loss, void *ctx, float *x, con
             at = i;
         }
     }
+    attn_set_num_threads(threads);
     tc_checks++;
     printf("  %-40s worst error / tolerance %.3g\n", label, worst);
     if (!(worst <= 1.0))

@@ -57,7 +57,9 @@ void tc_bitwise(const char *label, const float *a, const float *b, int64_t n);
  *     fd[i] = (L(x_i + h) - L(x_i - h)) / (stored (x_i + h) - stored (x_i - h))
  * for every element of x (restored afterwards), compared with grad[i]:
  *     |fd - grad| <= atol * max(1, max|grad|) + rtol * |grad|
- * One check per tensor; prints the worst element on failure. Returns the worst ratio. */
+ * One check per tensor; prints the worst element on failure. Returns the worst ratio.
+ * Runs the kernels on one thread (results do not depend on the thread count) and restores
+ * the count afterwards. */
 typedef double (*tc_loss_fn)(void *ctx);
 double tc_gradcheck(const char *label, tc_loss_fn loss, void *ctx, float *x, const float *grad,
                     int64_t n, double h, double atol, double rtol);
