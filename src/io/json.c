@@ -68,6 +68,12 @@ attn_status_t attn__jr_init(attn__jr_t *r, const void *text, size_t len) {
     memset(r, 0, sizeof *r);
     r->text = text;
     r->len = len;
+    if (len > SIZE_MAX / 2) {
+        r->failed = true;
+        snprintf(r->why, sizeof r->why, "a JSON text of %zu bytes is too large", len);
+        return attn__fail(ATTN_STATUS_BAD_ARGUMENT, "a JSON text of %zu bytes is too large",
+                          len);
+    }
     /* every decoded string is shorter than its quoted source: len + 1 bytes hold them all */
     r->arena_cap = len + 1;
     r->arena = malloc(r->arena_cap);

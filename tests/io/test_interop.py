@@ -114,7 +114,8 @@ def spec_read(data):
         if len(offs) != 2 or not all(type(x) is int and x >= 0 for x in shape + offs):
             raise ValueError("numbers")
         b, end = offs
-        if b > end or end > len(buf) or DTYPES[dt][0] * int(np.prod(shape, dtype=object)) != end - b:
+        size = DTYPES[dt][0] * int(np.prod(shape, dtype=object))
+        if b > end or end > len(buf) or size != end - b:
             raise ValueError("offsets")
         spans.append((b, end))
         out[name] = (dt, shape, bytes(buf[b:end]))
@@ -315,8 +316,9 @@ def main():
         if v != "ok" and ref_ok:
             only_c_rejects.append(v)
     passed_cases = len(cases)
+    ref = "the reference" if REF else "the spec-based reader"
     print(f"differential: {passed_cases} damaged files; {sum(v == 'ok' for v in verdicts)} "
-          f"accepted by attn (all also by the reference); {len(only_c_rejects)} rejected only "
+          f"accepted by attn (all also by {ref}); {len(only_c_rejects)} rejected only "
           f"by attn, e.g.:")
     for v in sorted(set(m.split(": ", 2)[-1] for m in only_c_rejects))[:8]:
         print(f"    {v}")
