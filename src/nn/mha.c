@@ -183,13 +183,13 @@ attn_status_t attn__mha_backward(const attn__mha_t *m, attn__params_t *ps, const
     }
     kernel_args a = kernel_view(m, B, Tq, Tk, cache->q, cache->ld_q, cache->k, cache->v,
                                 cache->ld_kv, Tk, cache->o, cache->key_lens, cache->causal);
-    kernel_args d = kernel_view(m, B, Tq, Tk, dq, cache->ld_q, dk, dv, cache->ld_kv, Tk, d_o,
-                                NULL, ATTN_CAUSAL_NONE);
-    attn_src_t o_src = attn_src_f32(cache->o, Tq * E, m->head_dim, E);
-    attn_src_t do_src = attn_src_f32(d_o, Tq * E, m->head_dim, E);
-    attn_dst_t ddq = {dq, {d.q.stride[0], d.q.stride[1], d.q.stride[2], 1}};
-    attn_dst_t ddk = {dk, {d.k.stride[0], d.k.stride[1], d.k.stride[2], 1}};
-    attn_dst_t ddv = {dv, {d.v.stride[0], d.v.stride[1], d.v.stride[2], 1}};
+    /* gradients in the layout of their tensors; O and dO read as [B, Tq, H, Dh] */
+    const int64_t Dh = m->head_dim;
+    attn_dst_t ddq = attn_dst_f32(dq, Tq * cache->ld_q, Dh, cache->ld_q);
+    attn_dst_t ddk = attn_dst_f32(dk, Tk * cache->ld_kv, Dh, cache->ld_kv);
+    attn_dst_t ddv = attn_dst_f32(dv, Tk * cache->ld_kv, Dh, cache->ld_kv);
+    attn_src_t o_src = attn_src_f32(cache->o, Tq * E, Dh, E);
+    attn_src_t do_src = attn_src_f32(d_o, Tq * E, Dh, E);
     attn_dst_t no_dbias = {NULL, {0, 0, 0, 0}};
     attn_status_t st = attn_backward(&a.shape, &a.params, a.q, a.k, a.v, o_src, cache->lse,
                                      do_src, ddq, ddk, ddv, no_dbias);

@@ -115,6 +115,9 @@ attn_status_t attn__encoder_layer_forward(const attn__encoder_layer_t *l,
                                           attn__arena_t *arena) {
     if (!l || !ps || !x || !y || !c || !arena)
         return attn__fail(ATTN_STATUS_NULL_POINTER, "encoder layer forward: NULL argument");
+    if (y == x)
+        return attn__fail(ATTN_STATUS_BAD_ARGUMENT, "encoder layer forward: y must not be x "
+                          "(the backward reads x)");
     if (batch < 1 || len < 1)
         return attn__fail(ATTN_STATUS_BAD_SHAPE, "encoder layer forward: B = %lld and T = "
                           "%lld must be positive", (long long)batch, (long long)len);
@@ -222,6 +225,9 @@ attn_status_t attn__decoder_layer_forward(const attn__decoder_layer_t *l,
                                           attn__arena_t *arena) {
     if (!l || !ps || !x || !memory || !y || !c || !arena)
         return attn__fail(ATTN_STATUS_NULL_POINTER, "decoder layer forward: NULL argument");
+    if (y == x)
+        return attn__fail(ATTN_STATUS_BAD_ARGUMENT, "decoder layer forward: y must not be x "
+                          "(the backward reads x)");
     if (batch < 1 || len < 1 || len_mem < 1)
         return attn__fail(ATTN_STATUS_BAD_SHAPE, "decoder layer forward: B = %lld, T = %lld, "
                           "Tk = %lld must be positive", (long long)batch, (long long)len,

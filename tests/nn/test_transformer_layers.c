@@ -283,6 +283,9 @@ static void dropout_modes(void) {
     c.mode = (attn__mode_t){1, 900};
     TC_OK(forward(&c, y_p0, &ec, NULL));
     tc_bitwise("eval = training with p = 0", y_eval, y_p0, NX);
+    TC_CHECK(attn__encoder_layer_forward(&c.enc, &c.ps, c.mode, B, T, c.x, NULL,
+                                         ATTN_CAUSAL_NONE, c.x, &ec, &c.arena) ==
+             ATTN_STATUS_BAD_ARGUMENT, "y = x is refused (the backward reads x)");
     attn__arena_free(&c.arena);
     attn__params_free(&c.ps);
 
