@@ -132,8 +132,8 @@ int main(void) {
         close(fds[1]);
         /* kill somewhere within the first three saves */
         long delay = (long)(io_next(&rng) % (uint64_t)(3e6 * one + 1000)); /* microseconds */
-        struct timespec ts = {delay / 1000000, (delay % 1000000) * 1000};
-        while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {}
+        struct timespec nap = {delay / 1000000, (delay % 1000000) * 1000};
+        while (nanosleep(&nap, &nap) != 0 && errno == EINTR) {}
         kill(pid, SIGKILL);
         int status = 0;
         waitpid(pid, &status, 0);
