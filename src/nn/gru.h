@@ -86,7 +86,8 @@ attn_status_t attn__gru_forward(const attn__gru_t *g, const attn__params_t *ps, 
 /* backward: the forward's x, lens, h0, y and cache; dy [B, T, dirs H] (NULL: zero; rows
  * t >= lens[b] are ignored) and dh_n [layers dirs, B, H] (NULL: zero) ->
  * dx [B, T, in] += (NULL: not needed; padding rows get nothing), dh0 += (NULL: not needed),
- * parameter gradients +=. Scratch from the arena: B T (4H + 2 dirs H) + 6 B H floats. */
+ * parameter gradients +=. Scratch from the arena: B T 4H + 6 B H floats, and 2 B T dirs H
+ * more with 2 or more layers (the gradient passed between layers). */
 attn_status_t attn__gru_backward(const attn__gru_t *g, attn__params_t *ps, int64_t B, int64_t T,
                                  const float *x, const int64_t *lens, const float *h0,
                                  const float *y, const attn__gru_cache_t *cache,

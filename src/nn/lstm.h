@@ -90,8 +90,8 @@ attn_status_t attn__lstm_forward(const attn__lstm_t *m, const attn__params_t *ps
 /* backward: the forward's x, lens, h0, c0, y and cache; dy [B, T, dirs H] (NULL: zero; rows
  * t >= lens[b] are ignored), dh_n and dc_n [layers dirs, B, H] (NULL: zero) ->
  * dx [B, T, in] += (NULL: not needed; padding rows get nothing), dh0 and dc0 += (NULL: not
- * needed), parameter gradients +=. Scratch from the arena: B T (4H + 2 dirs H) + 9 B H + H
- * floats. */
+ * needed), parameter gradients +=. Scratch from the arena: B T 4H + 9 B H + H floats, and
+ * 2 B T dirs H more with 2 or more layers (the gradient passed between layers). */
 attn_status_t attn__lstm_backward(const attn__lstm_t *m, attn__params_t *ps, int64_t B,
                                   int64_t T, const float *x, const int64_t *lens,
                                   const float *h0, const float *c0, const float *y,
