@@ -30,7 +30,8 @@ int32_t attn_get_num_threads(void) {
     return requested_threads > 0 ? requested_threads : default_threads();
 }
 
-int attn__threads_for(int64_t n) {
+int attn__threads_for(int64_t n, double flops) {
+    if (flops < 2e6) return 1;
     int64_t t = attn_get_num_threads();
     if (t > n) t = n;
     return t < 1 ? 1 : (int)t;

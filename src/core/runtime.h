@@ -11,8 +11,10 @@
 typedef void (*attn__item_fn)(void *ctx, int64_t item, int thread);
 void attn__parallel_for(int64_t n, int nthreads, attn__item_fn fn, void *ctx);
 
-/* Threads to use for n items: min(attn_get_num_threads(), n), at least 1. */
-int attn__threads_for(int64_t n);
+/* Threads to use for n items of flops floating-point operations in all:
+ * min(attn_get_num_threads(), n), at least 1, and 1 for work too small to be worth waking a
+ * second thread for (a few microseconds). */
+int attn__threads_for(int64_t n, double flops);
 
 /* Resolves ATTN_KERNEL_AUTO through the ATTN_KERNEL environment variable (default fused).
  * Returns ATTN_STATUS_BAD_ARGUMENT with a message when the variable holds something else. */

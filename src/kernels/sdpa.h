@@ -86,6 +86,12 @@ static inline float attn__get(attn_src_t t, int64_t off) {
     }
 }
 
+/* Floating-point operations of a full (unmasked) forward: 2 B Hq Nq Nk (D + Dv). */
+static inline double attn__sdpa_flops(const attn__sdpa_t *p) {
+    return 2.0 * (double)p->B * (double)p->Hq * (double)p->Nq * (double)p->Nk *
+           (double)(p->D + p->Dv);
+}
+
 static inline int64_t attn__key_len(const attn__sdpa_t *p, int64_t b) {
     return p->key_lens ? p->key_lens[b] : p->Nk;
 }

@@ -125,14 +125,15 @@ attn_status_t attn__sdpa_forward_decode(const attn__sdpa_t *p, attn_src_t q, att
     if (!J.part)
         return attn__fail(ATTN_STATUS_OUT_OF_MEMORY, "decoding: cannot allocate partial results");
     int64_t items = p->B * p->Hkv * J.nchunks;
-    int threads = attn__threads_for(items > rows ? items : rows);
+    const double flops = attn__sdpa_flops(p);
+    int threads = attn__threads_for(items > rows ? items : rows, flops);
     size_t work = (size_t)(C * p->D + SUB * p->D + SUB * p->Dv + 2 * SUB + C * p->Dv + 2 * C);
     size_t merge = (size_t)(2 * p->Dv + 16);
     attn_status_t st = attn__scratch_alloc(&J.scratch, threads, work > merge ? work : merge,
                                            "decoding");
     if (st == ATTN_STATUS_OK) {
-        attn__parallel_for(items, attn__threads_for(items), chunk_item, &J);
-        attn__parallel_for(rows, attn__threads_for(rows), merge_item, &J);
+        attn__parallel_for(items, attn__threads_for(items, flops), chunk_item, &J);
+        attn__parallel_for(rows, attn__threads_for(rows, flops), merge_item, &J);
     }
     free(J.scratch.mem);
     free(J.part);

@@ -110,7 +110,7 @@ attn_status_t attn__sdpa_forward_fused(const attn__sdpa_t *p, attn_src_t q, attn
     if (attn__sdpa_use_decode(p)) return attn__sdpa_forward_decode(p, q, k, v, o, lse);
     fwd_job J = {p, attn__tiles(), q, k, v, o, lse, (p->Nq + BR - 1) / BR, {NULL, 0}};
     int64_t items = p->B * p->Hq * J.nqb;
-    int threads = attn__threads_for(items);
+    int threads = attn__threads_for(items, attn__sdpa_flops(p));
     attn_status_t st = attn__scratch_alloc(&J.scratch, threads, forward_scratch(p), "fused forward");
     if (st != ATTN_STATUS_OK) return st;
     attn__parallel_for(items, threads, forward_item, &J);

@@ -252,16 +252,17 @@ attn_status_t attn__sdpa_backward_fused(const attn__sdpa_t *p, attn_src_t q, att
         st = attn__fail(ATTN_STATUS_OUT_OF_MEMORY,
                         "fused backward: cannot allocate %zu bytes of workspace",
                         sizeof(float) * (J.side * (size_t)qitems + part * (size_t)J.groups));
-    int threads = attn__threads_for(qitems > kitems ? qitems : kitems);
+    const double flops = 2.5 * attn__sdpa_flops(p);
+    int threads = attn__threads_for(qitems > kitems ? qitems : kitems, flops);
     if (st == ATTN_STATUS_OK)
         st = attn__scratch_alloc(&J.scratch, threads, backward_scratch(p), "fused backward");
     if (st == ATTN_STATUS_OK) {
-        attn__parallel_for(qitems, attn__threads_for(qitems), query_item, &J);
-        attn__parallel_for(kitems, attn__threads_for(kitems), key_group_item, &J);
-        attn__parallel_for(qitems, attn__threads_for(qitems), dq_sum_item, &J);
+        attn__parallel_for(qitems, attn__threads_for(qitems, flops), query_item, &J);
+        attn__parallel_for(kitems, attn__threads_for(kitems, flops), key_group_item, &J);
+        attn__parallel_for(qitems, attn__threads_for(qitems, flops), dq_sum_item, &J);
         if (dbias.data && p->mask_kind == ATTN_MASK_BIAS) {
             int64_t rows = p->mask_shape[0] * p->mask_shape[1] * p->mask_shape[2];
-            attn__parallel_for(rows, attn__threads_for(rows), dbias_item, &J);
+            attn__parallel_for(rows, attn__threads_for(rows, flops), dbias_item, &J);
         }
     }
     free(J.scratch.mem);

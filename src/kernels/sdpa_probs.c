@@ -79,6 +79,7 @@ attn_status_t attn_probs(const attn_shape_t *shape, const attn_params_t *params,
     if (__builtin_mul_overflow(q_count, ld_out, &tmp))
         return attn__fail(ATTN_STATUS_OVERFLOW, "q_count * ld_out overflows");
     probs_job job = {&p, q, k, lse, b, h, q_start, out, ld_out};
-    attn__parallel_for(q_count, attn__threads_for(q_count), probs_row, &job);
+    double flops = 2.0 * (double)q_count * (double)p.Nk * (double)p.D;
+    attn__parallel_for(q_count, attn__threads_for(q_count, flops), probs_row, &job);
     return ATTN_STATUS_OK;
 }

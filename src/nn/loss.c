@@ -100,7 +100,8 @@ attn_status_t attn__xent_forward(const float *logits, const int32_t *targets, in
     J.nblocks = N < XENT_BLOCKS ? N : XENT_BLOCKS;
     J.opts = opts;
     J.lse = lse;
-    attn__parallel_for(J.nblocks, attn__threads_for(J.nblocks), xent_forward_block, &J);
+    attn__parallel_for(J.nblocks, attn__threads_for(J.nblocks, 20.0 * (double)N * (double)V),
+                       xent_forward_block, &J);
     res->sum = 0.0;
     res->count = 0;
     res->correct = 0;
@@ -166,6 +167,7 @@ attn_status_t attn__xent_backward(const float *logits, const int32_t *targets, i
     J.scale = (float)((double)dloss / (double)res->count);
     J.dlogits = dlogits;
     const int64_t items = (N + XENT_BACKWARD_ROWS - 1) / XENT_BACKWARD_ROWS;
-    attn__parallel_for(items, attn__threads_for(items), xent_backward_rows, &J);
+    attn__parallel_for(items, attn__threads_for(items, 20.0 * (double)N * (double)V), xent_backward_rows,
+                       &J);
     return ATTN_STATUS_OK;
 }

@@ -155,7 +155,8 @@ attn_status_t attn__adamw_step(attn__adamw_t *opt, attn__params_t *ps, double lr
     J.bc2_sqrt = (float)sqrt(bc2);
     J.neg_step = (float)(-(lr / bc1));
     J.eps = (float)o->eps;
-    attn__parallel_for(opt->nsegs, attn__threads_for(opt->nsegs), adamw_segment, &J);
+    attn__parallel_for(opt->nsegs, attn__threads_for(opt->nsegs, 12.0 * (double)opt->total),
+                       adamw_segment, &J);
     opt->step++;
     return ATTN_STATUS_OK;
 }

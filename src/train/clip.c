@@ -40,7 +40,7 @@ attn_status_t attn__grad_norm(const attn__params_t *ps, double *norm) {
     if (!J.sq)
         return attn__fail(ATTN_STATUS_OUT_OF_MEMORY, "gradient norm: cannot allocate %d doubles",
                           (int)ps->count);
-    attn__parallel_for(ps->count, attn__threads_for(ps->count), tensor_sumsq, &J);
+    attn__parallel_for(ps->count, attn__threads_for(ps->count, 2.0 * (double)ps->total), tensor_sumsq, &J);
     double total = 0.0;
     for (int32_t i = 0; i < ps->count; i++) total += J.sq[i];
     free(J.sq);
@@ -63,7 +63,7 @@ attn_status_t attn__clip_grad_norm(attn__params_t *ps, double max_norm, double *
         J.ps = ps;
         J.sq = NULL;
         J.coef = (float)coef;
-        attn__parallel_for(ps->count, attn__threads_for(ps->count), tensor_scale, &J);
+        attn__parallel_for(ps->count, attn__threads_for(ps->count, (double)ps->total), tensor_scale, &J);
     }
     return ATTN_STATUS_OK;
 }
