@@ -12,6 +12,8 @@ const cli_command_t cli_commands[] = {
      cli_demo_usage, cli_cmd_demo},
     {"bench", "time the kernels against naive OpenBLAS and PyTorch, with the machine's peak",
      cli_bench_usage, cli_cmd_bench},
+    {"g2p", "pronounce English words with attention models; train and evaluate them",
+     cli_g2p_usage, cli_cmd_g2p},
     {"version", "print the version of attn", cli_version_usage, cli_cmd_version},
     {"help", "show this help, or the help of one command", cli_help_usage, cli_cmd_help},
     {NULL, NULL, NULL, NULL},

@@ -47,7 +47,8 @@ string(ASCII 27 ESC)
 
 run(0 version ARGS version OUT "^attn [0-9]+\\.[0-9]+\\.[0-9]+\n$")
 run(0 dash-version ARGS --version OUT "^attn [0-9]+\\.[0-9]+\\.[0-9]+\n$")
-run(0 help ARGS help OUT "Usage: attn COMMAND" "\n  demo " "\n  bench " "\n  version " "\n  help ")
+run(0 help ARGS help OUT "Usage: attn COMMAND" "\n  demo " "\n  bench " "\n  g2p " "\n  version "
+    "\n  help ")
 run(0 dash-help ARGS --help OUT "Usage: attn COMMAND")
 run(0 help-demo ARGS help demo OUT "^Usage: attn demo")
 run(0 demo-dash-help ARGS demo --help OUT "^Usage: attn demo" "--causal")
@@ -125,6 +126,173 @@ else()
   message("FAIL bench-json: attn bench --json did not write ${bench_json}")
   math(EXPR failures "${failures} + 1")
 endif()
+
+# attn g2p: its help, command-line errors, missing and malformed data, then a tiny run end to
+# end: a 30-word dictionary written here, 30 steps of a tiny Transformer on one thread (well
+# under a second of training), resuming, eval with a plot, pronouncing words and a word list.
+# Only exit codes and the shape of the output are checked: a tiny model pronounces badly.
+run(0 help-g2p ARGS help g2p
+    OUT "^Usage: attn g2p" "attn g2p train" "attn g2p eval" "--show-attention" "--resume")
+run(0 g2p-dash-help ARGS g2p --help OUT "^Usage: attn g2p")
+run(0 g2p-train-dash-help ARGS g2p train --help OUT "^Usage: attn g2p")
+run(2 g2p-bad-flag ARGS g2p --bogus cat
+    ERR "attn g2p: unknown option '--bogus'" "Run 'attn help g2p'")
+run(2 g2p-train-bad-flag ARGS g2p train --bogus
+    ERR "attn g2p: unknown option '--bogus' for 'attn g2p train'" "Run 'attn help g2p'")
+run(2 g2p-eval-bad-flag ARGS g2p eval --bogus ERR "unknown option '--bogus' for 'attn g2p eval'")
+run(2 g2p-train-typo ARGS g2p train --step=10 ERR "did you mean '--steps'")
+run(2 g2p-train-missing-value ARGS g2p train --steps ERR "--steps needs a value")
+run(2 g2p-train-bad-lr ARGS g2p train --lr fast ERR "--lr must be a learning rate")
+run(2 g2p-train-bad-steps ARGS g2p train --steps 0 ERR "--steps must be a number of steps from 1")
+run(2 g2p-train-bad-type ARGS g2p train --model-type lstm
+    ERR "--model-type must be one of transformer,rnn-attention,rnn, not 'lstm'")
+run(2 g2p-train-bad-schedule ARGS g2p train --schedule=linear ERR "--schedule must be one of")
+run(2 g2p-train-heads-rnn ARGS g2p train --model-type rnn --heads 2
+    ERR "--heads applies to the transformer")
+run(2 g2p-train-score-rnn ARGS g2p train --model-type rnn --score dot
+    ERR "--score applies to --model-type rnn-attention")
+run(2 g2p-train-config ARGS g2p train --d-model 30 --heads 4
+    ERR "d_model 30 is not a multiple of heads 4")
+run(2 g2p-train-two-sets ARGS g2p train --dict a.dict --train b.train ERR "pick one")
+run(2 g2p-train-argument ARGS g2p train extra ERR "takes no arguments")
+run(2 g2p-eval-bad-beam ARGS g2p eval --beam 0 ERR "--beam must be a whole number from 1 to 64")
+run(2 g2p-eval-two-sets ARGS g2p eval --test a --dict b ERR "pick one")
+run(2 g2p-no-words ARGS g2p ERR "no words to pronounce")
+run(2 g2p-nbest-beam ARGS g2p --nbest 3 cat ERR "--nbest 3 needs a beam at least as wide")
+run(2 g2p-input-and-words ARGS g2p --input words.txt cat ERR "not both")
+run(2 g2p-layer-alone ARGS g2p --layer 1 cat ERR "add --show-attention")
+# Missing data: a message naming the file, for the default dictionary the apt-get command.
+run(1 g2p-missing-default-dict ARGS g2p train ENV ATTN_G2P_DICT=/nonexistent/cmudict-en-us.dict
+    ERR "/nonexistent/cmudict-en-us.dict .*is missing" "apt-get install pocketsphinx-en-us")
+run(1 g2p-missing-dict ARGS g2p train --dict /nonexistent/cmudict.dict
+    ERR "cannot read the dictionary '/nonexistent/cmudict.dict' given by --dict")
+run(1 g2p-eval-missing-test ARGS g2p eval --model /nonexistent/m.safetensors
+    ERR "cannot read the model '/nonexistent/m.safetensors'")
+run(1 g2p-missing-model ARGS g2p --model /nonexistent/m.safetensors cat
+    ERR "cannot read the model '/nonexistent/m.safetensors'")
+
+set(g2p_dir "${CMAKE_CURRENT_BINARY_DIR}/test_cli_g2p")
+file(REMOVE_RECURSE "${g2p_dir}")
+file(MAKE_DIRECTORY "${g2p_dir}")
+# 30 words in the standard split's format (31 pronunciations: 'can' has two); with 50 permille
+# for dev, KIT and GUN are the dev words.
+file(WRITE "${g2p_dir}/train.tsv"
+  "CAT\tK AE T\nDOG\tD AO G\nBAT\tB AE T\nHAT\tHH AE T\nSAT\tS AE T\nMAT\tM AE T\n"
+  "TAN\tT AE N\nCAN\tK AE N\nCAN\tK AH N\nMAN\tM AE N\nPAN\tP AE N\nFAN\tF AE N\n"
+  "BIT\tB IH T\nSIT\tS IH T\nHIT\tHH IH T\nKIT\tK IH T\nPIT\tP IH T\nTOP\tT AA P\n"
+  "HOP\tHH AA P\nMOP\tM AA P\nPOP\tP AA P\nSUN\tS AH N\nRUN\tR AH N\nFUN\tF AH N\n"
+  "GUN\tG AH N\nNUT\tN AH T\nCUT\tK AH T\nTEN\tT EH N\nPEN\tP EH N\nBED\tB EH D\n"
+  "RED\tR EH D\n")
+file(WRITE "${g2p_dir}/test.tsv"
+  "HUT\tHH AH T\nDEN\tD EH N\nFIT\tF IH T\nCOP\tK AA P\nMEN\tM EH N\n")
+# The same words in Debian's format (lower case, stress digits, 'can(2)'); split 90/5/5 by
+# word, KIT and GUN are its test part and no word is in dev.
+file(WRITE "${g2p_dir}/debian.dict"
+  "cat K AE1 T\ndog D AO1 G\nbat B AE1 T\nhat HH AE1 T\nsat S AE1 T\nmat M AE1 T\n"
+  "tan T AE1 N\ncan K AE1 N\nman M AE1 N\npan P AE1 N\nfan F AE1 N\nbit B IH1 T\n"
+  "sit S IH1 T\nhit HH IH1 T\nkit K IH1 T\npit P IH1 T\ntop T AA1 P\nhop HH AA1 P\n"
+  "mop M AA1 P\npop P AA1 P\nsun S AH1 N\nrun R AH1 N\nfun F AH1 N\ngun G AH1 N\n"
+  "nut N AH1 T\ncut K AH1 T\nten T EH1 N\npen P EH1 N\nbed B EH1 D\nred R EH1 D\n"
+  "can(2) K AH0 N\n")
+file(WRITE "${g2p_dir}/bad.tsv" "CAT\tK AE T\nDOG\n")
+file(WRITE "${g2p_dir}/words.txt" "cat\n\n  dog \nHAT\n")
+file(WRITE "${g2p_dir}/bad-words.txt" "cat\ncafé\ndog\n")
+set(model "${g2p_dir}/tiny.safetensors")
+set(tiny --train "${g2p_dir}/train.tsv" --d-model 16 --heads 2 --ff 32 --layers 1
+    --batch-tokens 128 --warmup 5 --lr 3e-3 --eval-every 10 --threads 1)
+
+run(1 g2p-malformed-dict ARGS g2p train --train "${g2p_dir}/bad.tsv" --out "${g2p_dir}/bad"
+    ERR "bad.tsv.*is not usable: .*bad.tsv:2: no tab after the word")
+run(0 g2p-train ARGS g2p train ${tiny} --test "${g2p_dir}/test.tsv" --steps 30 --out "${model}"
+    OUT "transformer model, 1\\+1 layers, d_model 16, 2 heads, ff 32"
+        "29 training pairs, 2 dev words"
+        "\nstep 10: dev WER [0-9.]+% PER [0-9.]+% loss [0-9.]+ \\(2 words"
+        "\nstep 30: dev WER" "\ndone at step 30 of 30: 30 steps in this session"
+        "\nbest dev WER [0-9.]+% PER [0-9.]+% \\(step [123]0\\) -> .*tiny.safetensors\n"
+        "\nlatest state -> .*tiny.safetensors.last\n"
+        "\ntest \\(.*test.tsv, 5 words, greedy\\): WER [0-9.]+% PER [0-9.]+%"
+    ERR "train \\[#+\\] 100.0% 30/30 steps")
+foreach(f "${model}" "${model}.last")
+  if(NOT EXISTS "${f}")
+    message("FAIL g2p-train-files: ${f} was not written")
+    math(EXPR failures "${failures} + 1")
+  endif()
+endforeach()
+run(1 g2p-train-no-clobber ARGS g2p train ${tiny} --steps 30 --out "${model}"
+    ERR "tiny.safetensors.last exists: .*--resume")
+run(0 g2p-train-done ARGS g2p train --resume --out "${model}" OUT "nothing to train")
+run(2 g2p-resume-changed ARGS g2p train ${tiny} --lr 0.5 --resume --out "${model}"
+    ERR "--lr 0.5 differs from the run being resumed")
+run(1 g2p-resume-nothing ARGS g2p train --resume --out "${g2p_dir}/none.safetensors"
+    ERR "nothing to resume")
+# Resuming is exact: 17 steps then 13 more give the dev loss of 30 steps in one go.
+execute_process(COMMAND ${ATTN} g2p train ${tiny} --steps 17 --out "${g2p_dir}/r.safetensors"
+                RESULT_VARIABLE rc1 OUTPUT_VARIABLE out1 ERROR_VARIABLE err1)
+execute_process(COMMAND ${ATTN} g2p train ${tiny} --steps 30 --resume
+                        --out "${g2p_dir}/r.safetensors"
+                RESULT_VARIABLE rc2 OUTPUT_VARIABLE out2 ERROR_VARIABLE err2)
+execute_process(COMMAND ${ATTN} g2p train ${tiny} --steps 30 --out "${g2p_dir}/s.safetensors"
+                RESULT_VARIABLE rc3 OUTPUT_VARIABLE out3 ERROR_VARIABLE err3)
+string(REGEX MATCH "\nstep 30: dev [^\n]*loss [0-9.]+" resumed "${out2}")
+string(REGEX MATCH "\nstep 30: dev [^\n]*loss [0-9.]+" straight "${out3}")
+if(NOT rc1 EQUAL 0 OR NOT rc2 EQUAL 0 OR NOT rc3 EQUAL 0 OR NOT resumed
+   OR NOT resumed STREQUAL straight OR NOT out2 MATCHES "resuming from .* at step 17")
+  message("FAIL g2p-resume-exact: 17 + 13 steps gave '${resumed}', 30 steps '${straight}'\n"
+          "--- resumed\n${out2}${err2}--- straight\n${out3}${err3}---")
+  math(EXPR failures "${failures} + 1")
+else()
+  message("ok   g2p-resume-exact")
+endif()
+run(0 g2p-train-debian ARGS g2p train --dict "${g2p_dir}/debian.dict" --steps 3 --d-model 16
+    --heads 2 --ff 32 --layers 1 --threads 1 --warmup 1 --out "${g2p_dir}/d.safetensors"
+    OUT "29 training pairs, 0 dev words" "no dev words")
+
+run(0 g2p-eval ARGS g2p eval --model "${model}" --model "${g2p_dir}/r.safetensors"
+    --test "${g2p_dir}/test.tsv" --plot "${g2p_dir}/wer.svg" --threads 1
+    OUT "^attn g2p eval: 5 words, every word of .*test.tsv; greedy decoding\n"
+        "\nmodel 1: .*tiny.safetensors +\\(transformer, 1\\+1 layers"
+        "\n +tiny +r *\n"
+        "\nletters +words +WER +PER +WER +PER\n"
+        "\n1-3 +5 +[0-9.]+% +[0-9.]+% +[0-9.]+% +[0-9.]+%\n"
+        "\nall +5 +[0-9.]+% +[0-9.]+% +[0-9.]+% +[0-9.]+%\n" "\nplot: .*wer.svg\n"
+    ERR "tiny \\[#+\\] 100.0% 5/5 words")
+if(EXISTS "${g2p_dir}/wer.svg")
+  file(READ "${g2p_dir}/wer.svg" svg)
+  if(NOT svg MATCHES "^<\\?xml" OR NOT svg MATCHES "<svg " OR NOT svg MATCHES "</svg>\n$"
+     OR NOT svg MATCHES ">tiny</text>" OR NOT svg MATCHES ">r</text>"
+     OR NOT svg MATCHES ">13\\+</text>")
+    message("FAIL g2p-eval-plot: wer.svg lacks the expected parts:\n${svg}")
+    math(EXPR failures "${failures} + 1")
+  else()
+    message("ok   g2p-eval-plot")
+  endif()
+else()
+  message("FAIL g2p-eval-plot: attn g2p eval --plot did not write ${g2p_dir}/wer.svg")
+  math(EXPR failures "${failures} + 1")
+endif()
+run(0 g2p-eval-dict ARGS g2p eval --model "${model}" --dict "${g2p_dir}/debian.dict" --beam 2
+    --threads 1 OUT "^attn g2p eval: 2 words, the test part of .*debian.dict" "beam width 2")
+
+run(0 g2p-words ARGS g2p --model "${model}" --threads 1 cat Dog
+    OUT "^cat\t[A-Z ]*\nDog\t[A-Z ]*\n$")
+run(0 g2p-show-attention ARGS g2p --model "${model}" --threads 1 --show-attention --no-color cat
+    OUT "^cat\t[A-Z ]*\n" "attention of 'cat' -> [A-Z ]*: decoder layer 1 of 1, mean of 2 heads"
+        "\n +c +a +t\n" "\n  </s> " "shades:")
+run(0 g2p-show-attention-head ARGS g2p --model "${model}" --threads 1 --show-attention
+    --head 2 --color=always dog OUT "layer 1 of 1, head 2 of 2" "${ESC}\\[48;5;[0-9]+m")
+run(2 g2p-show-attention-bad-head ARGS g2p --model "${model}" --threads 1 --show-attention
+    --head 3 dog ERR "--head 3: the model has 2 heads")
+run(0 g2p-nbest ARGS g2p --model "${model}" --threads 1 --beam 3 --nbest 2 cat
+    OUT "^cat\t[A-Z ]*\t-[0-9]+\\.[0-9]+\n")
+run(0 g2p-input ARGS g2p --model "${model}" --threads 1 --input "${g2p_dir}/words.txt"
+    OUT "^cat\t[A-Z ]*\ndog\t[A-Z ]*\nHAT\t[A-Z ]*\n$")
+run(1 g2p-input-skips ARGS g2p --model "${model}" --threads 1 --input "${g2p_dir}/bad-words.txt"
+    OUT "^cat\t[A-Z ]*\ndog\t[A-Z ]*\n$"
+    ERR "bad-words.txt:2: skipped: 'café' has the character" "skipped 1 word")
+run(1 g2p-bad-word ARGS g2p --model "${model}" --threads 1 cat x-ray
+    OUT "^cat\t[A-Z ]*\n$" ERR "cannot pronounce 'x-ray': 'x-ray' has the character 'x'")
+run(1 g2p-not-a-model ARGS g2p --model "${g2p_dir}/train.tsv" cat
+    ERR "cannot load the model .*train.tsv")
 
 if(failures GREATER 0)
   message(FATAL_ERROR "${failures} attn command-line check(s) failed")
