@@ -45,11 +45,13 @@ uint64_t attn__rng_below(attn__rng_t *r, uint64_t n) {
     return x % n;
 }
 
-uint64_t attn__hash_u64(uint64_t seed, uint64_t stream, uint64_t index) {
+uint64_t attn__hash_key(uint64_t seed, uint64_t stream) {
     uint64_t x = seed ^ (stream * 0xd1b54a32d192ed03ull);
-    uint64_t a = splitmix64(&x);
-    x = a ^ (index * 0x9e3779b97f4a7c15ull);
     return splitmix64(&x);
+}
+
+uint64_t attn__hash_u64(uint64_t seed, uint64_t stream, uint64_t index) {
+    return attn__hash_at(attn__hash_key(seed, stream), index);
 }
 
 float attn__hash_uniform(uint64_t seed, uint64_t stream, uint64_t index) {
