@@ -41,11 +41,13 @@ const char *cli_guess_command(const char *name);
 
 /* Subcommands (one file each). */
 int cli_cmd_bench(int argc, char **argv);
+int cli_cmd_bench_train(int argc, char **argv);
 int cli_cmd_demo(int argc, char **argv);
 int cli_cmd_g2p(int argc, char **argv);
 int cli_cmd_help(int argc, char **argv);
 int cli_cmd_version(int argc, char **argv);
 extern const char cli_bench_usage[];
+extern const char cli_bench_train_usage[];
 extern const char cli_demo_usage[];
 extern const char cli_g2p_usage[];
 extern const char cli_help_usage[];

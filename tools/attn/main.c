@@ -12,6 +12,8 @@ const cli_command_t cli_commands[] = {
      cli_demo_usage, cli_cmd_demo},
     {"bench", "time the kernels against naive OpenBLAS and PyTorch, with the machine's peak",
      cli_bench_usage, cli_cmd_bench},
+    {"bench-train", "tokens per second of training steps of the seq2seq models, attn vs PyTorch",
+     cli_bench_train_usage, cli_cmd_bench_train},
     {"g2p", "pronounce English words with attention models; train and evaluate them",
      cli_g2p_usage, cli_cmd_g2p},
     {"version", "print the version of attn", cli_version_usage, cli_cmd_version},

@@ -98,6 +98,12 @@ run(2 bench-bad-flag ARGS bench --bogus ERR "attn bench: unknown option '--bogus
 run(2 bench-typo-flag ARGS bench --quik ERR "did you mean '--quick'")
 run(2 bench-bad-threads ARGS bench --threads=0 ERR "--threads must be a whole number")
 run(2 bench-bad-time ARGS bench --time=soon ERR "--time must be seconds")
+
+# attn bench-train: help and command-line errors only (a real run is a benchmark, not a test)
+run(0 bench-train-help ARGS bench-train --help OUT "^Usage: attn bench-train" "--no-torch")
+run(2 bench-train-bad-flag ARGS bench-train --bogus ERR "unknown option '--bogus'")
+run(2 bench-train-bad-model ARGS bench-train --model=lstm ERR "use transformer, rnn-attention, rnn or all")
+run(2 bench-train-bad-steps ARGS bench-train --steps=0 ERR "--steps=0: use a whole number")
 run(2 bench-missing-value ARGS bench --json ERR "--json needs a value")
 run(2 bench-no-match ARGS bench --cases=no-such-case ERR "no case matches --cases=no-such-case")
 run(2 bench-quick-sweep ARGS bench --quick --sweep ERR "pick one")
