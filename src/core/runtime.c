@@ -4,9 +4,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-#ifdef ATTN_HAVE_OPENMP
-#  include <omp.h>
-#endif
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdint.h>
 
 static int32_t requested_threads; /* 0: default */
 
@@ -37,21 +37,94 @@ int attn__threads_for(int64_t n, double flops) {
     return t < 1 ? 1 : (int)t;
 }
 
+/* ---- the thread pool ---------------------------------------------------------------------
+ *
+ * A small pool of our own rather than OpenMP: between parallel loops its workers sleep on a
+ * condition variable instead of spinning, so they leave the cores to OpenBLAS's threads, which
+ * the layers call in between (an OpenMP team spinning after a loop halves the speed of the
+ * matrix products that follow on a 2-core machine). Items are handed out through one atomic
+ * counter; which thread runs an item never changes its result. One caller at a time uses the
+ * pool: a second concurrent caller, or a call from inside a pool thread, runs its loop alone. */
+enum { POOL_MAX = 256 };
+
+static struct {
+    pthread_mutex_t mu;
+    pthread_cond_t wake, done;
+    pthread_mutex_t busy;     /* held by the caller running a loop on the pool */
+    int started;              /* workers created */
+    uint64_t generation;      /* bumped for every loop */
+    int participants;         /* workers (besides the caller) taking part in this loop */
+    int running;              /* workers still inside this loop */
+    attn__item_fn fn;
+    void *ctx;
+    int64_t n;
+    _Atomic int64_t next;
+} pool = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, PTHREAD_COND_INITIALIZER,
+          PTHREAD_MUTEX_INITIALIZER, 0, 0, 0, 0, NULL, NULL, 0, 0};
+
+static _Thread_local int in_pool; /* set in pool threads */
+
+static void run_items(int tid) {
+    for (;;) {
+        int64_t i = atomic_fetch_add_explicit(&pool.next, 1, memory_order_relaxed);
+        if (i >= pool.n) break;
+        pool.fn(pool.ctx, i, tid);
+    }
+}
+
+static void *worker(void *arg) {
+    int id = (int)(intptr_t)arg; /* 1 .. */
+    in_pool = 1;
+    uint64_t seen = 0;
+    pthread_mutex_lock(&pool.mu);
+    for (;;) {
+        while (pool.generation == seen) pthread_cond_wait(&pool.wake, &pool.mu);
+        seen = pool.generation;
+        if (id > pool.participants) continue;
+        pthread_mutex_unlock(&pool.mu);
+        run_items(id);
+        pthread_mutex_lock(&pool.mu);
+        if (--pool.running == 0) pthread_cond_signal(&pool.done);
+    }
+    return NULL;
+}
+
 void attn__parallel_for(int64_t n, int nthreads, attn__item_fn fn, void *ctx) {
-#ifdef ATTN_HAVE_OPENMP
-    if (nthreads > 1) {
-#pragma omp parallel num_threads(nthreads)
-        {
-            int tid = omp_get_thread_num();
-#pragma omp for schedule(dynamic, 1)
-            for (int64_t i = 0; i < n; i++) fn(ctx, i, tid);
-        }
+    if (nthreads > POOL_MAX) nthreads = POOL_MAX;
+    if (nthreads <= 1 || n <= 1 || in_pool || pthread_mutex_trylock(&pool.busy) != 0) {
+        for (int64_t i = 0; i < n; i++) fn(ctx, i, 0);
         return;
     }
-#else
-    (void)nthreads;
-#endif
-    for (int64_t i = 0; i < n; i++) fn(ctx, i, 0);
+    pthread_mutex_lock(&pool.mu);
+    while (pool.started < nthreads - 1) { /* grow the pool on first need */
+        pthread_t th;
+        pthread_attr_t attr;
+        pthread_attr_init(&attr);
+        pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+        int err = pthread_create(&th, &attr, worker, (void *)(intptr_t)(pool.started + 1));
+        pthread_attr_destroy(&attr);
+        if (err != 0) break; /* fewer threads: still correct */
+        pool.started++;
+    }
+    int helpers = nthreads - 1 < pool.started ? nthreads - 1 : pool.started;
+    pool.fn = fn;
+    pool.ctx = ctx;
+    pool.n = n;
+    atomic_store_explicit(&pool.next, 0, memory_order_relaxed);
+    pool.participants = helpers;
+    pool.running = helpers;
+    pool.generation++;
+    pthread_cond_broadcast(&pool.wake);
+    pthread_mutex_unlock(&pool.mu);
+
+    in_pool = 1; /* the caller is thread 0 of this loop */
+    run_items(0);
+    in_pool = 0;
+
+    pthread_mutex_lock(&pool.mu);
+    while (pool.running > 0) pthread_cond_wait(&pool.done, &pool.mu);
+    pthread_mutex_unlock(&pool.mu);
+    pthread_mutex_unlock(&pool.busy);
 }
 
 attn_status_t attn__resolve_kernel(attn_kernel_t requested, attn_kernel_t *out) {
