@@ -39,23 +39,34 @@ static void add_case(bench_case_t *out, int *n, int max, const char *prefix, ben
     (*n)++;
 }
 
-/* Whether every comma-separated term of filter occurs in name. */
-static int matches(const char *name, const char *filter) {
-    if (!filter) return 1;
-    const char *p = filter;
-    while (*p) {
-        size_t len = strcspn(p, ",");
-        if (len > 0) {
+/* Whether every comma-separated term of one alternative occurs in name (len: its length). */
+static int matches_all(const char *name, const char *p, size_t len) {
+    const char *end = p + len;
+    while (p < end) {
+        size_t n = strcspn(p, ",|");
+        if (n > (size_t)(end - p)) n = (size_t)(end - p);
+        if (n > 0) {
             char term[64];
-            if (len >= sizeof term) return 0;
-            memcpy(term, p, len);
-            term[len] = '\0';
+            if (n >= sizeof term) return 0;
+            memcpy(term, p, n);
+            term[n] = '\0';
             if (!strstr(name, term)) return 0;
         }
-        p += len;
-        if (*p == ',') p++;
+        p += n;
+        if (p < end && *p == ',') p++;
     }
     return 1;
+}
+
+/* Whether name matches one of the '|'-separated alternatives of filter. */
+static int matches(const char *name, const char *filter) {
+    if (!filter) return 1;
+    for (const char *p = filter;;) {
+        size_t len = strcspn(p, "|");
+        if (len > 0 && matches_all(name, p, len)) return 1;
+        if (!p[len]) return 0;
+        p += len + 1;
+    }
 }
 
 int bench_make_cases(const bench_opts_t *o, bench_case_t *out, int max) {

@@ -94,6 +94,8 @@ run(0 bench-list ARGS bench --list
     OUT "\nfwd-n2048-d64-causal-f32\n" "\nbwd-n8192-d128-full-f16\n" "\ndec-nk65536-hq8-hkv2-d128-f16\n"
     NOT_OUT "tiny")
 run(0 bench-list-quick ARGS bench --quick --list --cases=fwd OUT "^fwd-n2048-d64-full-f32\nfwd-n2048-d64-causal-f32\n$")
+run(0 bench-list-alternatives ARGS bench --list "--cases=n8192,d64,full,f32|nk65536,hkv2,f16"
+    OUT "^fwd-n8192-d64-full-f32\nbwd-n8192-d64-full-f32\ndec-nk65536-hq8-hkv2-d128-f16\n$")
 run(2 bench-bad-flag ARGS bench --bogus ERR "attn bench: unknown option '--bogus'" "Run 'attn help bench'")
 run(2 bench-typo-flag ARGS bench --quik ERR "did you mean '--quick'")
 run(2 bench-bad-threads ARGS bench --threads=0 ERR "--threads must be a whole number")
