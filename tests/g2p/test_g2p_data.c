@@ -4,22 +4,12 @@
 #include "g2p/dict.h"
 #include "g2p/score.h"
 #include "g2p/vocab.h"
+#include "check.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-static int failures, checks;
-#define CHECK(cond, ...)                                                                      \
-    do {                                                                                      \
-        checks++;                                                                             \
-        if (!(cond)) {                                                                        \
-            failures++;                                                                       \
-            printf("FAIL %s:%d: ", __FILE__, __LINE__);                                       \
-            printf(__VA_ARGS__);                                                              \
-            printf("\n");                                                                     \
-        }                                                                                     \
-    } while (0)
 
 static attn_status_t parse(const char *text, attn__dict_format_t f, attn__dict_t *d) {
     return attn__dict_parse(text, (int64_t)strlen(text), "test.dict", f, d);
@@ -155,6 +145,5 @@ int main(void) {
     test_malformed();
     test_split();
     test_score();
-    printf("test_g2p_data: %d checks, %d failures\n", checks, failures);
-    return failures ? 1 : 0;
+    return check_report("test_g2p_data");
 }

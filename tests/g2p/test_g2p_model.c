@@ -4,6 +4,7 @@
  * beam width 1 equals greedy decoding, a wider beam does not lower the mean log-probability,
  * and the alignment maps are distributions. Skips (exit 77) when ../shared/data is absent. */
 #include "g2p/g2p.h"
+#include "check.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -11,17 +12,6 @@
 #include <string.h>
 #include <unistd.h>
 
-static int failures, checks;
-#define CHECK(cond, ...)                                                                      \
-    do {                                                                                      \
-        checks++;                                                                             \
-        if (!(cond)) {                                                                        \
-            failures++;                                                                       \
-            printf("FAIL %s:%d: ", __FILE__, __LINE__);                                       \
-            printf(__VA_ARGS__);                                                              \
-            printf("\n");                                                                     \
-        }                                                                                     \
-    } while (0)
 
 enum { WORDS = 250 };
 
@@ -165,6 +155,5 @@ int main(void) {
     attn__vocab_free(&phonemes);
     attn__dict_free(&d);
     attn__dict_free(&full);
-    printf("test_g2p_model: %d checks, %d failures\n", checks, failures);
-    return failures ? 1 : 0;
+    return check_report("test_g2p_model");
 }

@@ -3,23 +3,13 @@
  * does not lower the mean log-probability, n-best lists are sorted and distinct, and bad
  * options are refused. */
 #include "models/decode.h"
+#include "check.h"
 
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-static int failures, checks;
-#define CHECK(cond, ...)                                                                      \
-    do {                                                                                      \
-        checks++;                                                                             \
-        if (!(cond)) {                                                                        \
-            failures++;                                                                       \
-            printf("FAIL %s:%d: ", __FILE__, __LINE__);                                       \
-            printf(__VA_ARGS__);                                                              \
-            printf("\n");                                                                     \
-        }                                                                                     \
-    } while (0)
 
 enum { V = 9, BOS = 1, EOS = 2 };
 
@@ -120,6 +110,5 @@ int main(void) {
     attn__hyps_free(beam1, B);
     attn__hyps_free(beam4, B * 3);
     attn__hyps_free(with_lp, B);
-    printf("test_decode: %d checks, %d failures\n", checks, failures);
-    return failures ? 1 : 0;
+    return check_report("test_decode");
 }

@@ -6,6 +6,7 @@
 #include "io/checkpoint.h"
 #include "models/config.h"
 #include "models/train.h"
+#include "check.h"
 
 #include <inttypes.h>
 #include <stdio.h>
@@ -13,17 +14,6 @@
 #include <string.h>
 #include <unistd.h>
 
-static int failures, checks;
-#define CHECK(cond, ...)                                                                      \
-    do {                                                                                      \
-        checks++;                                                                             \
-        if (!(cond)) {                                                                        \
-            failures++;                                                                       \
-            printf("FAIL %s:%d: ", __FILE__, __LINE__);                                       \
-            printf(__VA_ARGS__);                                                              \
-            printf("\n");                                                                     \
-        }                                                                                     \
-    } while (0)
 
 enum { NP = 64, SV = 12, TV = 10, STEPS = 40, HALF = 20 };
 
@@ -147,6 +137,5 @@ int main(void) {
     run("transformer", &p);
     run("rnn-attention", &p);
     attn__pairs_free(&p);
-    printf("test_resume: %d checks, %d failures\n", checks, failures);
-    return failures ? 1 : 0;
+    return check_report("test_resume");
 }

@@ -8,6 +8,7 @@
 #include "g2p/vocab.h"
 #include "models/config.h"
 #include "models/train.h"
+#include "check.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -15,17 +16,6 @@
 #include <string.h>
 #include <time.h>
 
-static int failures, checks;
-#define CHECK(cond, ...)                                                                      \
-    do {                                                                                      \
-        checks++;                                                                             \
-        if (!(cond)) {                                                                        \
-            failures++;                                                                       \
-            printf("FAIL %s:%d: ", __FILE__, __LINE__);                                       \
-            printf(__VA_ARGS__);                                                              \
-            printf("\n");                                                                     \
-        }                                                                                     \
-    } while (0)
 
 enum { NP = 12, SV = 12, TV = 10 };
 
@@ -362,6 +352,5 @@ int main(void) {
         printf("  %.2f s CPU\n", (double)(clock() - t1) / CLOCKS_PER_SEC);
     }
     attn__pairs_free(&p);
-    printf("test_rnn_s2s: %d checks, %d failures\n", checks, failures);
-    return failures ? 1 : 0;
+    return check_report("test_rnn_s2s");
 }

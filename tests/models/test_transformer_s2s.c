@@ -5,23 +5,13 @@
 #include "g2p/vocab.h"
 #include "models/config.h"
 #include "models/train.h"
+#include "check.h"
 
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-static int failures, checks;
-#define CHECK(cond, ...)                                                                      \
-    do {                                                                                      \
-        checks++;                                                                             \
-        if (!(cond)) {                                                                        \
-            failures++;                                                                       \
-            printf("FAIL %s:%d: ", __FILE__, __LINE__);                                       \
-            printf(__VA_ARGS__);                                                              \
-            printf("\n");                                                                     \
-        }                                                                                     \
-    } while (0)
 
 enum { NP = 12, SV = 12, TV = 10 };
 
@@ -242,6 +232,5 @@ int main(void) {
     test_gradient(&p);
     test_train_and_decode(&p);
     attn__pairs_free(&p);
-    printf("test_transformer_s2s: %d checks, %d failures\n", checks, failures);
-    return failures ? 1 : 0;
+    return check_report("test_transformer_s2s");
 }
