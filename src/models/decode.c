@@ -231,3 +231,17 @@ end:
     free(from); free(next); free(cand); free(fin); free(nfin); free(done);
     return st;
 }
+
+void attn__log_softmax_rows(int64_t R, int64_t V, const float *logits, float *logp,
+                            const int32_t *banned, int32_t nbanned) {
+    for (int64_t r = 0; r < R; r++) {
+        const float *z = logits + r * V;
+        float *lp = logp + r * V, mx = z[0];
+        for (int64_t v = 1; v < V; v++) mx = z[v] > mx ? z[v] : mx;
+        double sum = 0.0;
+        for (int64_t v = 0; v < V; v++) sum += exp((double)z[v] - (double)mx);
+        const float lse = mx + (float)log(sum);
+        for (int64_t v = 0; v < V; v++) lp[v] = z[v] - lse;
+        for (int32_t k = 0; k < nbanned; k++) lp[banned[k]] = -INFINITY;
+    }
+}

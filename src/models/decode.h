@@ -52,4 +52,9 @@ attn_status_t attn__greedy(const attn__stepper_t *m, int64_t B, int64_t max_len,
                            attn__hyp_t *out);
 void attn__hyps_free(attn__hyp_t *h, int64_t n);
 
+/* The step of a decoder's output layer: logp[r] = log_softmax(logits[r]) for R rows of V, with
+ * the ids `banned[0 .. nbanned)` (e.g. <pad> and <s>) set to -inf so they are never emitted. */
+void attn__log_softmax_rows(int64_t R, int64_t V, const float *logits, float *logp,
+                            const int32_t *banned, int32_t nbanned);
+
 #endif

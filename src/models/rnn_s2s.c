@@ -476,19 +476,8 @@ static attn_status_t rnn_step(void *ctx, int64_t pos, const int32_t *prev, float
     if (st != ATTN_STATUS_OK) return st;
     const float *y = r->attention ? r->datt : r->ds;
     if ((st = attn__linear_forward(&r->generator, ps, R, y, r->dlogits))) return st;
-    for (int64_t i = 0; i < R; i++) {
-        const float *z = r->dlogits + i * V;
-        float *lp = logp + i * V;
-        float mx = z[0];
-        for (int64_t v = 1; v < V; v++)
-            if (z[v] > mx) mx = z[v];
-        double sum = 0.0;
-        for (int64_t v = 0; v < V; v++) sum += exp((double)z[v] - (double)mx);
-        const float lse = mx + (float)log(sum);
-        for (int64_t v = 0; v < V; v++) lp[v] = z[v] - lse;
-        lp[ATTN__TOK_PAD] = -INFINITY; /* neither padding nor a start is ever emitted */
-        lp[ATTN__TOK_BOS] = -INFINITY;
-    }
+    const int32_t banned[2] = {ATTN__TOK_PAD, ATTN__TOK_BOS}; /* never emitted */
+    attn__log_softmax_rows(R, V, r->dlogits, logp, banned, 2);
     return ATTN_STATUS_OK;
 }
 

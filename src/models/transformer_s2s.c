@@ -41,7 +41,7 @@ typedef struct {
     float *dmem;
     int64_t dB, dS, rows;
     int64_t *dlens, *rlens;
-    float *rmem, *x, *y, *mean, *rstd, *logits, *tmp;
+    float *rmem, *x, *y, *mean, *rstd, *logits;
     attn__decoder_state_t *states;
     int started;
 } tf_t;
@@ -175,8 +175,8 @@ static void free_states(tf_t *t) {
         for (int64_t i = 0; i < t->L_dec; i++) attn__decoder_state_free(&t->states[i]);
     t->started = 0;
     free(t->rmem); free(t->rlens); free(t->x); free(t->y); free(t->mean); free(t->rstd);
-    free(t->logits); free(t->tmp);
-    t->rmem = t->x = t->y = t->mean = t->rstd = t->logits = t->tmp = NULL;
+    free(t->logits);
+    t->rmem = t->x = t->y = t->mean = t->rstd = t->logits = NULL;
     t->rlens = NULL;
 }
 
@@ -214,8 +214,7 @@ static attn_status_t tf_begin(void *ctx, int64_t rows) {
     t->mean = malloc(sizeof(float) * (size_t)rows);
     t->rstd = malloc(sizeof(float) * (size_t)rows);
     t->logits = malloc(sizeof(float) * (size_t)(rows * V));
-    t->tmp = malloc(sizeof(float) * (size_t)(rows * t->cfg.max_len * E));
-    if (!t->rmem || !t->rlens || !t->x || !t->y || !t->mean || !t->rstd || !t->logits || !t->tmp)
+    if (!t->rmem || !t->rlens || !t->x || !t->y || !t->mean || !t->rstd || !t->logits)
         return attn__fail(ATTN_STATUS_OUT_OF_MEMORY, "decoding: out of memory");
     for (int64_t r = 0; r < rows; r++) {
         memcpy(t->rmem + r * S * E, t->dmem + (r / K) * S * E, sizeof(float) * (size_t)(S * E));
@@ -254,17 +253,8 @@ static attn_status_t tf_step(void *ctx, int64_t pos, const int32_t *prev, float 
     if (st == ATTN_STATUS_OK)
         st = attn__linear_forward(&t->generator, &m->params, R, t->y, t->logits);
     if (st != ATTN_STATUS_OK) return st;
-    for (int64_t r = 0; r < R; r++) { /* log-softmax */
-        const float *z = t->logits + r * V;
-        float mx = z[0];
-        for (int64_t v = 1; v < V; v++) mx = z[v] > mx ? z[v] : mx;
-        double sum = 0.0;
-        for (int64_t v = 0; v < V; v++) sum += exp((double)(z[v] - mx));
-        float lz = mx + (float)log(sum);
-        for (int64_t v = 0; v < V; v++) logp[r * V + v] = z[v] - lz;
-        logp[r * V + ATTN__TOK_PAD] = -INFINITY; /* never emit padding or a start */
-        logp[r * V + ATTN__TOK_BOS] = -INFINITY;
-    }
+    const int32_t banned[2] = {ATTN__TOK_PAD, ATTN__TOK_BOS}; /* never emitted */
+    attn__log_softmax_rows(R, V, t->logits, logp, banned, 2);
     return ATTN_STATUS_OK;
 }
 
@@ -273,16 +263,10 @@ static attn_status_t tf_step(void *ctx, int64_t pos, const int32_t *prev, float 
 static attn_status_t tf_reorder(void *ctx, const int64_t *from) {
     attn__s2s_t *m = ctx;
     tf_t *t = impl(m);
+    attn__arena_reset(&t->step_arena);
     for (int64_t i = 0; i < t->L_dec; i++) {
-        attn__kv_cache_t *c = &t->states[i].self;
-        const int64_t blk = c->max_len * c->e, used = c->len * c->e;
-        for (int pass = 0; pass < 2; pass++) {
-            float *buf = pass ? c->v : c->k;
-            for (int64_t r = 0; r < t->rows; r++)
-                memcpy(t->tmp + r * blk, buf + from[r] * blk, sizeof(float) * (size_t)used);
-            for (int64_t r = 0; r < t->rows; r++)
-                memcpy(buf + r * blk, t->tmp + r * blk, sizeof(float) * (size_t)used);
-        }
+        attn_status_t st = attn__kv_cache_reorder(&t->states[i].self, from, &t->step_arena);
+        if (st != ATTN_STATUS_OK) return st;
     }
     return ATTN_STATUS_OK;
 }
