@@ -127,6 +127,31 @@ void attn__parallel_for(int64_t n, int nthreads, attn__item_fn fn, void *ctx) {
     pthread_mutex_unlock(&pool.busy);
 }
 
+typedef struct range_job {
+    attn__range_fn fn;
+    void *ctx;
+    int64_t n, grain;
+} range_job_t;
+
+static void range_item(void *ctx, int64_t item, int thread) {
+    (void)thread;
+    const range_job_t *J = ctx;
+    int64_t b = item * J->grain, e = b + J->grain < J->n ? b + J->grain : J->n;
+    J->fn(J->ctx, b, e);
+}
+
+void attn__parallel_range(int64_t n, int64_t grain, double flops, attn__range_fn fn, void *ctx) {
+    if (n <= 0) return;
+    if (grain < 1) grain = 1;
+    int64_t chunks = (n + grain - 1) / grain;
+    if (chunks == 1) {
+        fn(ctx, 0, n);
+        return;
+    }
+    range_job_t J = {fn, ctx, n, grain};
+    attn__parallel_for(chunks, attn__threads_for(chunks, flops), range_item, &J);
+}
+
 attn_status_t attn__resolve_kernel(attn_kernel_t requested, attn_kernel_t *out) {
     if (requested == ATTN_KERNEL_REFERENCE || requested == ATTN_KERNEL_FUSED) {
         *out = requested;

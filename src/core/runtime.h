@@ -16,6 +16,13 @@ void attn__parallel_for(int64_t n, int nthreads, attn__item_fn fn, void *ctx);
  * second thread for (a few microseconds). */
 int attn__threads_for(int64_t n, double flops);
 
+/* Runs fn(ctx, begin, end) over [0, n) in chunks of grain items (the last one shorter), on
+ * as many threads as attn__threads_for(chunks, flops) gives; flops is the whole job's work.
+ * The chunks depend only on n and grain, so a reduction kept per chunk and summed in chunk
+ * order gives the same bits for any thread count. */
+typedef void (*attn__range_fn)(void *ctx, int64_t begin, int64_t end);
+void attn__parallel_range(int64_t n, int64_t grain, double flops, attn__range_fn fn, void *ctx);
+
 /* Resolves ATTN_KERNEL_AUTO through the ATTN_KERNEL environment variable (default fused).
  * Returns ATTN_STATUS_BAD_ARGUMENT with a message when the variable holds something else. */
 attn_status_t attn__resolve_kernel(attn_kernel_t requested, attn_kernel_t *out);

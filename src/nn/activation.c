@@ -2,6 +2,8 @@
  * backward side by side. Each element is computed in double and rounded once. */
 #include "nn/activation.h"
 
+#include "core/runtime.h"
+
 #include <math.h>
 
 #define SQRT1_2 0.70710678118654752440     /* 1 / sqrt(2) */
@@ -19,72 +21,116 @@ static attn_status_t check(const char *what, int64_t n, const void *a, const voi
     return ATTN_STATUS_OK;
 }
 
-/* ---- ReLU ----------------------------------------------------------------------------------
- * forward: y = max(x, 0) */
+/* ---- one element ----------------------------------------------------------------------------
+ * ReLU      forward y = max(x, 0);                     backward dx += dy where x > 0
+ * GELU      forward y = 0.5 x (1 + erf(x / sqrt 2));   backward dx += dy (Phi(x) + x phi(x)),
+ *           phi(x) = exp(-x^2 / 2) / sqrt(2 pi)
+ * GELU tanh forward y = 0.5 x (1 + tanh(u)), u = sqrt(2/pi) (x + 0.044715 x^3);
+ *           backward dx += dy (0.5 (1 + t) + 0.5 x (1 - t^2) sqrt(2/pi) (1 + 3 * 0.044715 x^2)) */
+static inline float relu_f(float x) { return x > 0.0f ? x : 0.0f; }
+static inline float gelu_f(float x) {
+    double v = x;
+    return (float)(0.5 * v * (1.0 + erf(v * SQRT1_2)));
+}
+static inline float gelu_b(float x, float dy, float dx) {
+    double v = x;
+    double d = 0.5 * (1.0 + erf(v * SQRT1_2)) + v * INV_SQRT_2PI * exp(-0.5 * v * v);
+    return (float)((double)dx + (double)dy * d);
+}
+static inline float gelu_tanh_f(float x) {
+    double v = x;
+    return (float)(0.5 * v * (1.0 + tanh(SQRT_2_PI * (v + GELU_C * v * v * v))));
+}
+static inline float gelu_tanh_b(float x, float dy, float dx) {
+    double v = x;
+    double t = tanh(SQRT_2_PI * (v + GELU_C * v * v * v));
+    double d = 0.5 * (1.0 + t) + 0.5 * v * (1.0 - t * t) * SQRT_2_PI * (1.0 + 3.0 * GELU_C * v * v);
+    return (float)((double)dx + (double)dy * d);
+}
+
+/* ---- whole arrays, in chunks on the thread pool (each element on its own: any split gives
+ * the same bits) ------------------------------------------------------------------------------ */
+enum { GRAIN = 16384 };
+typedef struct job {
+    attn__act_t act;
+    int backward;
+    const float *x, *dy;
+    float *out; /* y, or dx */
+} job_t;
+
+static void run_range(void *ctx, int64_t i0, int64_t i1) {
+    const job_t *J = ctx;
+    const float *x = J->x, *dy = J->dy;
+    float *o = J->out;
+    if (!J->backward) {
+        switch (J->act) {
+        case ATTN__ACT_RELU:
+            for (int64_t i = i0; i < i1; i++) o[i] = relu_f(x[i]);
+            break;
+        case ATTN__ACT_GELU:
+            for (int64_t i = i0; i < i1; i++) o[i] = gelu_f(x[i]);
+            break;
+        case ATTN__ACT_GELU_TANH:
+            for (int64_t i = i0; i < i1; i++) o[i] = gelu_tanh_f(x[i]);
+            break;
+        }
+        return;
+    }
+    switch (J->act) {
+    case ATTN__ACT_RELU:
+        for (int64_t i = i0; i < i1; i++)
+            if (x[i] > 0.0f) o[i] += dy[i];
+        break;
+    case ATTN__ACT_GELU:
+        for (int64_t i = i0; i < i1; i++) o[i] = gelu_b(x[i], dy[i], o[i]);
+        break;
+    case ATTN__ACT_GELU_TANH:
+        for (int64_t i = i0; i < i1; i++) o[i] = gelu_tanh_b(x[i], dy[i], o[i]);
+        break;
+    }
+}
+
+static void run(attn__act_t act, int backward, int64_t n, const float *x, const float *dy,
+                float *out) {
+    job_t J = {act, backward, x, dy, out};
+    double per = act == ATTN__ACT_RELU ? 1.0 : 40.0;
+    attn__parallel_range(n, GRAIN, per * (double)n, run_range, &J);
+}
+
 attn_status_t attn__relu_forward(int64_t n, const float *x, float *y) {
     attn_status_t st = check("relu forward", n, x, y, y);
-    if (st) return st;
-    for (int64_t i = 0; i < n; i++) y[i] = x[i] > 0.0f ? x[i] : 0.0f;
-    return ATTN_STATUS_OK;
+    if (!st) run(ATTN__ACT_RELU, 0, n, x, NULL, y);
+    return st;
 }
 
-/* backward: dx += dy where x > 0 */
 attn_status_t attn__relu_backward(int64_t n, const float *x, const float *dy, float *dx) {
     attn_status_t st = check("relu backward", n, x, dy, dx);
-    if (st) return st;
-    for (int64_t i = 0; i < n; i++)
-        if (x[i] > 0.0f) dx[i] += dy[i];
-    return ATTN_STATUS_OK;
+    if (!st) run(ATTN__ACT_RELU, 1, n, x, dy, dx);
+    return st;
 }
 
-/* ---- GELU, exact ---------------------------------------------------------------------------
- * forward: y = 0.5 x (1 + erf(x / sqrt 2)) */
 attn_status_t attn__gelu_forward(int64_t n, const float *x, float *y) {
     attn_status_t st = check("gelu forward", n, x, y, y);
-    if (st) return st;
-    for (int64_t i = 0; i < n; i++) {
-        double v = x[i];
-        y[i] = (float)(0.5 * v * (1.0 + erf(v * SQRT1_2)));
-    }
-    return ATTN_STATUS_OK;
+    if (!st) run(ATTN__ACT_GELU, 0, n, x, NULL, y);
+    return st;
 }
 
-/* backward: dx += dy * (Phi(x) + x phi(x)),  phi(x) = exp(-x^2 / 2) / sqrt(2 pi) */
 attn_status_t attn__gelu_backward(int64_t n, const float *x, const float *dy, float *dx) {
     attn_status_t st = check("gelu backward", n, x, dy, dx);
-    if (st) return st;
-    for (int64_t i = 0; i < n; i++) {
-        double v = x[i];
-        double d = 0.5 * (1.0 + erf(v * SQRT1_2)) + v * INV_SQRT_2PI * exp(-0.5 * v * v);
-        dx[i] = (float)((double)dx[i] + (double)dy[i] * d);
-    }
-    return ATTN_STATUS_OK;
+    if (!st) run(ATTN__ACT_GELU, 1, n, x, dy, dx);
+    return st;
 }
 
-/* ---- GELU, tanh approximation --------------------------------------------------------------
- * forward: y = 0.5 x (1 + tanh(u)),  u = sqrt(2/pi) (x + 0.044715 x^3) */
 attn_status_t attn__gelu_tanh_forward(int64_t n, const float *x, float *y) {
     attn_status_t st = check("gelu_tanh forward", n, x, y, y);
-    if (st) return st;
-    for (int64_t i = 0; i < n; i++) {
-        double v = x[i];
-        y[i] = (float)(0.5 * v * (1.0 + tanh(SQRT_2_PI * (v + GELU_C * v * v * v))));
-    }
-    return ATTN_STATUS_OK;
+    if (!st) run(ATTN__ACT_GELU_TANH, 0, n, x, NULL, y);
+    return st;
 }
 
-/* backward: dx += dy * (0.5 (1 + t) + 0.5 x (1 - t^2) sqrt(2/pi) (1 + 3 * 0.044715 x^2)) */
 attn_status_t attn__gelu_tanh_backward(int64_t n, const float *x, const float *dy, float *dx) {
     attn_status_t st = check("gelu_tanh backward", n, x, dy, dx);
-    if (st) return st;
-    for (int64_t i = 0; i < n; i++) {
-        double v = x[i];
-        double t = tanh(SQRT_2_PI * (v + GELU_C * v * v * v));
-        double d = 0.5 * (1.0 + t) +
-                   0.5 * v * (1.0 - t * t) * SQRT_2_PI * (1.0 + 3.0 * GELU_C * v * v);
-        dx[i] = (float)((double)dx[i] + (double)dy[i] * d);
-    }
-    return ATTN_STATUS_OK;
+    if (!st) run(ATTN__ACT_GELU_TANH, 1, n, x, dy, dx);
+    return st;
 }
 
 /* ---- by kind ------------------------------------------------------------------------------- */

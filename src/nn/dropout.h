@@ -3,9 +3,10 @@
  *     training:  y[i] = keep[i] ? x[i] / (1 - p) : 0,   keep[i] = u(seed, stream, i) >= p
  *     eval:      y = x
  *
- * u is attn__hash_uniform (core/rng.h), a pure function of the step's seed, the dropout site's
- * stream and the element index i in [0, n): a mask does not depend on threads, call order or
- * what else ran, and the backward regenerates it instead of storing it. The stream is a hash
+ * u(seed, stream, i) is 24 bits of h = attn__hash_u64(seed, stream, i / 2) (core/rng.h) times
+ * 2^-24: bits 40-63 of h for even i, bits 16-39 for odd i (one hash for two elements). It is a
+ * pure function of the step's seed, the dropout site's stream and the element index i: a mask
+ * does not depend on threads, call order or what else ran, and the backward regenerates it instead of storing it. The stream is a hash
  * of the site's name ("encoder.layers.0.dropout1"), so every site of a model draws its own
  * mask; a caller that applies one site twice in a step must change the seed between the two.
  * The keep probability is 1 - p to within 2^-24 (u has 24 random bits). p = 1 drops all. */
@@ -33,8 +34,14 @@ int attn__dropout_active(const attn__dropout_t *d, attn__mode_t mode);
 /* forward: x [n] -> y [n] (y may be x); nothing to cache */
 attn_status_t attn__dropout_forward(const attn__dropout_t *d, attn__mode_t mode, int64_t n,
                                     const float *x, float *y);
+/* residual connection: y = x + dropout(branch) (y may be x or branch) */
+attn_status_t attn__dropout_add(const attn__dropout_t *d, attn__mode_t mode, int64_t n,
+                                const float *x, const float *branch, float *y);
 /* backward: dy [n] -> dx [n] += keep * dy / (1 - p) with the forward's mode (same mask) */
 attn_status_t attn__dropout_backward(const attn__dropout_t *d, attn__mode_t mode, int64_t n,
                                      const float *dy, float *dx);
+/* the same, overwriting: dx = keep * dy / (1 - p) (dx may be dy) */
+attn_status_t attn__dropout_grad(const attn__dropout_t *d, attn__mode_t mode, int64_t n,
+                                 const float *dy, float *dx);
 
 #endif

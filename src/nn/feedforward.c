@@ -64,11 +64,11 @@ attn_status_t attn__feedforward_backward(const attn__feedforward_t *ff, attn__pa
         return attn__fail(ATTN_STATUS_BAD_SHAPE, "feedforward backward: N = %lld is negative",
                           (long long)n);
     size_t nf = (size_t)(n * ff->f);
-    float *t1 = attn__arena_zeros(arena, nf), *t2 = attn__arena_zeros(arena, nf);
+    float *t1 = attn__arena_zeros(arena, nf), *t2 = attn__arena_alloc(arena, nf);
     if (!t1 || !t2) return ATTN_STATUS_OUT_OF_MEMORY;
     attn_status_t st;
     if ((st = attn__linear_backward(&ff->linear2, ps, n, cache->a, dy, t1))) return st;
-    if ((st = attn__dropout_backward(&ff->dropout, mode, (int64_t)nf, t1, t2))) return st;
+    if ((st = attn__dropout_grad(&ff->dropout, mode, (int64_t)nf, t1, t2))) return st;
     memset(t1, 0, sizeof(float) * nf);
     if ((st = attn__act_backward(ff->act, (int64_t)nf, cache->h, t2, t1))) return st;
     return attn__linear_backward(&ff->linear1, ps, n, x, t1, dx);

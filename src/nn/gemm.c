@@ -1,13 +1,67 @@
-/* The one place the library calls BLAS. */
+/* The one place the library calls BLAS.
+ *
+ * The layers' products are split into tiles of C, and the tiles go to attn's own thread pool,
+ * each one a single-threaded OpenBLAS sgemm. OpenBLAS is kept at one thread: its own workers
+ * spin (sched_yield) between calls, and on a small machine they took the second core away
+ * from everything the layers do between products (dropout, layer norm, the attention
+ * kernels), which run on the same pool. The tiles depend only on the shape, and every element
+ * of C is computed by one sgemm over the whole K, so the bits do not depend on the threads. */
+#include "core/runtime.h"
 #include "nn/nn.h"
 
 #include <cblas.h>
+
+/* rows (or columns) of C in one tile: a multiple of the micro-kernels' 16 and 4, large enough
+ * that packing op(B) (or op(A)) again for every tile costs little */
+enum { TILE = 128 };
+
+typedef struct gemm_job {
+    int trans_a, trans_b;
+    int64_t M, N, K;
+    float alpha, beta;
+    const float *A, *B;
+    int64_t lda, ldb, ldc;
+    float *C;
+    int split_rows; /* tiles are row blocks (else column blocks) */
+} gemm_job_t;
+
+static void call(const gemm_job_t *J, int64_t m, int64_t n, const float *A, const float *B,
+                 float *C) {
+    cblas_sgemm(CblasRowMajor, J->trans_a ? CblasTrans : CblasNoTrans,
+                J->trans_b ? CblasTrans : CblasNoTrans, (blasint)m, (blasint)n, (blasint)J->K,
+                J->alpha, A, (blasint)J->lda, B, (blasint)J->ldb, J->beta, C, (blasint)J->ldc);
+}
+
+static void tile(void *ctx, int64_t t, int thread) {
+    (void)thread;
+    const gemm_job_t *J = ctx;
+    int64_t i0 = t * TILE;
+    if (J->split_rows) {
+        int64_t m = J->M - i0 < TILE ? J->M - i0 : TILE;
+        /* rows i0.. of op(A): row i0 of A, or column i0 of A when transposed */
+        const float *A = J->trans_a ? J->A + i0 : J->A + i0 * J->lda;
+        call(J, m, J->N, A, J->B, J->C + i0 * J->ldc);
+    } else {
+        int64_t n = J->N - i0 < TILE ? J->N - i0 : TILE;
+        /* columns i0.. of op(B): column i0 of B, or row i0 of B when transposed */
+        const float *B = J->trans_b ? J->B + i0 * J->ldb : J->B + i0;
+        gemm_job_t one = *J;
+        one.N = n;
+        call(&one, J->M, n, J->A, B, J->C + i0);
+    }
+}
 
 void attn__gemm(int trans_a, int trans_b, int64_t M, int64_t N, int64_t K, float alpha,
                 const float *A, int64_t lda, const float *B, int64_t ldb, float beta, float *C,
                 int64_t ldc) {
     if (M <= 0 || N <= 0) return;
-    cblas_sgemm(CblasRowMajor, trans_a ? CblasTrans : CblasNoTrans,
-                trans_b ? CblasTrans : CblasNoTrans, (blasint)M, (blasint)N, (blasint)K, alpha,
-                A, (blasint)lda, B, (blasint)ldb, beta, C, (blasint)ldc);
+    if (openblas_get_num_threads() != 1) openblas_set_num_threads(1);
+    gemm_job_t J = {trans_a, trans_b, M, N, K, alpha, beta, A, B, lda, ldb, ldc, C, M >= N};
+    int64_t tiles = ((J.split_rows ? M : N) + TILE - 1) / TILE;
+    double flops = 2.0 * (double)M * (double)N * (double)K;
+    if (tiles == 1 || flops < 2e6) { /* by shape alone, not by the thread count */
+        call(&J, M, N, A, B, C);
+        return;
+    }
+    attn__parallel_for(tiles, attn__threads_for(tiles, flops), tile, &J);
 }

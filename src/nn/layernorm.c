@@ -1,7 +1,10 @@
 /* Layer normalisation over the last dimension: forward and exact backward. */
 #include "nn/layernorm.h"
 
+#include "core/runtime.h"
+
 #include <math.h>
+#include <stdlib.h>
 #include <stdio.h>
 
 attn_status_t attn__layernorm_init(attn__layernorm_t *ln, attn__params_t *ps,
@@ -42,6 +45,39 @@ attn_status_t attn__layernorm_reset(const attn__layernorm_t *ln, attn__params_t 
     return ATTN_STATUS_OK;
 }
 
+/* Rows go to the thread pool in chunks of ROWS; the backward keeps its dweight and dbias sums
+ * per chunk (in double) and adds the chunks in order, so any thread count gives the same bits. */
+enum { ROWS = 64 };
+
+typedef struct fwd_job {
+    int64_t C;
+    float eps;
+    const float *x, *w, *b;
+    float *y, *mean, *rstd;
+} fwd_job_t;
+
+static void forward_rows(void *ctx, int64_t i0, int64_t i1) {
+    const fwd_job_t *J = ctx;
+    const int64_t C = J->C;
+    const float *w = J->w, *b = J->b;
+    for (int64_t i = i0; i < i1; i++) {
+        const float *xr = J->x + i * C;
+        double s = 0.0;
+        for (int64_t c = 0; c < C; c++) s += xr[c];
+        double m = s / (double)C, v = 0.0;
+        for (int64_t c = 0; c < C; c++) {
+            double d = xr[c] - m;
+            v += d * d;
+        }
+        double r = 1.0 / sqrt(v / (double)C + (double)J->eps);
+        float mf = (float)m, rf = (float)r;
+        float *yr = J->y + i * C;
+        for (int64_t c = 0; c < C; c++) yr[c] = (xr[c] - mf) * rf * w[c] + b[c];
+        J->mean[i] = mf;
+        J->rstd[i] = rf;
+    }
+}
+
 /* forward: x [N, C] -> y [N, C], mean [N], rstd [N] */
 attn_status_t attn__layernorm_forward(const attn__layernorm_t *ln, const attn__params_t *ps,
                                       int64_t n, const float *x, float *y, float *mean,
@@ -52,25 +88,43 @@ attn_status_t attn__layernorm_forward(const attn__layernorm_t *ln, const attn__p
     if (n < 0)
         return attn__fail(ATTN_STATUS_BAD_SHAPE, "layernorm forward: N = %lld is negative",
                           (long long)n);
-    const int64_t C = ln->c;
-    const float *w = attn__pw(ps, ln->w), *b = attn__pw(ps, ln->b);
-    for (int64_t i = 0; i < n; i++) {
-        const float *xr = x + i * C;
-        double s = 0.0;
-        for (int64_t c = 0; c < C; c++) s += xr[c];
-        double m = s / (double)C, v = 0.0;
-        for (int64_t c = 0; c < C; c++) {
-            double d = xr[c] - m;
-            v += d * d;
-        }
-        double r = 1.0 / sqrt(v / (double)C + (double)ln->eps);
-        float mf = (float)m, rf = (float)r;
-        float *yr = y + i * C;
-        for (int64_t c = 0; c < C; c++) yr[c] = (xr[c] - mf) * rf * w[c] + b[c];
-        mean[i] = mf;
-        rstd[i] = rf;
-    }
+    fwd_job_t J = {ln->c, ln->eps, x, attn__pw(ps, ln->w), attn__pw(ps, ln->b), y, mean, rstd};
+    attn__parallel_range(n, ROWS, 8.0 * (double)n * (double)ln->c, forward_rows, &J);
     return ATTN_STATUS_OK;
+}
+
+typedef struct bwd_job {
+    int64_t C;
+    const float *x, *mean, *rstd, *dy, *w;
+    float *dx;
+    double *part; /* [chunks][2 C]: dweight, dbias of each chunk of rows */
+} bwd_job_t;
+
+static void backward_rows(void *ctx, int64_t i0, int64_t i1) {
+    const bwd_job_t *J = ctx;
+    const int64_t C = J->C;
+    const float *w = J->w;
+    double *pw = J->part + (i0 / ROWS) * 2 * C, *pb = pw + C;
+    for (int64_t c = 0; c < 2 * C; c++) pw[c] = 0.0;
+    for (int64_t i = i0; i < i1; i++) {
+        const float *xr = J->x + i * C, *dyr = J->dy + i * C;
+        const float m = J->mean[i], r = J->rstd[i];
+        double sg = 0.0, sgx = 0.0; /* sum of g and of g * xhat over the row */
+        for (int64_t c = 0; c < C; c++) {
+            double xh = (double)((xr[c] - m) * r), g = (double)dyr[c] * (double)w[c];
+            sg += g;
+            sgx += g * xh;
+        }
+        double mg = sg / (double)C, mgx = sgx / (double)C;
+        float *dxr = J->dx + i * C;
+        for (int64_t c = 0; c < C; c++) {
+            float xh = (xr[c] - m) * r;
+            double g = (double)dyr[c] * (double)w[c];
+            dxr[c] += (float)((double)r * (g - mg - (double)xh * mgx));
+            pw[c] += (double)dyr[c] * (double)xh;
+            pb[c] += (double)dyr[c];
+        }
+    }
 }
 
 /* backward: x [N, C], mean [N], rstd [N], dy [N, C] -> dx [N, C] +=, dweight, dbias += */
@@ -83,27 +137,24 @@ attn_status_t attn__layernorm_backward(const attn__layernorm_t *ln, attn__params
     if (n < 0)
         return attn__fail(ATTN_STATUS_BAD_SHAPE, "layernorm backward: N = %lld is negative",
                           (long long)n);
-    const int64_t C = ln->c;
-    const float *w = attn__pw(ps, ln->w);
+    if (n == 0) return ATTN_STATUS_OK;
+    const int64_t C = ln->c, chunks = (n + ROWS - 1) / ROWS;
+    bwd_job_t J = {C, x, mean, rstd, dy, attn__pw(ps, ln->w), dx, NULL};
+    J.part = malloc(sizeof(double) * (size_t)(chunks * 2 * C));
+    if (!J.part)
+        return attn__fail(ATTN_STATUS_OUT_OF_MEMORY, "layernorm backward: out of memory for "
+                          "%lld x %lld partial sums", (long long)chunks, (long long)(2 * C));
+    attn__parallel_range(n, ROWS, 12.0 * (double)n * (double)C, backward_rows, &J);
     float *dw = attn__pg(ps, ln->w), *db = attn__pg(ps, ln->b);
-    for (int64_t i = 0; i < n; i++) {
-        const float *xr = x + i * C, *dyr = dy + i * C;
-        const float m = mean[i], r = rstd[i];
-        double sg = 0.0, sgx = 0.0; /* sum of g and of g * xhat over the row */
-        for (int64_t c = 0; c < C; c++) {
-            double xh = (double)((xr[c] - m) * r), g = (double)dyr[c] * (double)w[c];
-            sg += g;
-            sgx += g * xh;
+    for (int64_t c = 0; c < C; c++) {
+        double sw = 0.0, sb = 0.0;
+        for (int64_t k = 0; k < chunks; k++) {
+            sw += J.part[k * 2 * C + c];
+            sb += J.part[k * 2 * C + C + c];
         }
-        double mg = sg / (double)C, mgx = sgx / (double)C;
-        float *dxr = dx + i * C;
-        for (int64_t c = 0; c < C; c++) {
-            float xh = (xr[c] - m) * r;
-            double g = (double)dyr[c] * (double)w[c];
-            dxr[c] += (float)((double)r * (g - mg - (double)xh * mgx));
-            dw[c] += dyr[c] * xh;
-            db[c] += dyr[c];
-        }
+        dw[c] += (float)sw;
+        db[c] += (float)sb;
     }
+    free(J.part);
     return ATTN_STATUS_OK;
 }

@@ -1,6 +1,8 @@
 /* The fully connected layer: forward and backward through attn__gemm. */
 #include "nn/linear.h"
 
+#include "core/runtime.h"
+
 #include <math.h>
 #include <stdio.h>
 
@@ -66,6 +68,29 @@ void attn__dense_forward(int64_t n, int64_t in, int64_t out, const float *x, int
     attn__gemm(0, 1, n, out, in, 1.0f, x, ldx, w, ldw, b ? 1.0f : 0.0f, y, ldy);
 }
 
+/* db[out] += colsum dy: column blocks accumulated in double, rows in order (a fixed summation
+ * order), one block per item on the thread pool */
+enum { BIAS_COLS = 64 };
+typedef struct bias_job {
+    int64_t n, out;
+    const float *dy;
+    int64_t lddy;
+    float *db;
+} bias_job_t;
+
+static void bias_block(void *ctx, int64_t blk, int thread) {
+    (void)thread;
+    const bias_job_t *J = ctx;
+    const int64_t j0 = blk * BIAS_COLS, nj = J->out - j0 < BIAS_COLS ? J->out - j0 : BIAS_COLS;
+    double acc[BIAS_COLS];
+    for (int64_t j = 0; j < nj; j++) acc[j] = 0.0;
+    for (int64_t i = 0; i < J->n; i++) {
+        const float *row = J->dy + i * J->lddy + j0;
+        for (int64_t j = 0; j < nj; j++) acc[j] += (double)row[j];
+    }
+    for (int64_t j = 0; j < nj; j++) J->db[j0 + j] += (float)acc[j];
+}
+
 /* backward: dx[n, in] += dy[n, out] W[out, in];  dW[out, in] += dy^T x;  db[out] += colsum dy */
 void attn__dense_backward(int64_t n, int64_t in, int64_t out, const float *x, int64_t ldx,
                           const float *w, int64_t ldw, const float *dy, int64_t lddy,
@@ -74,18 +99,10 @@ void attn__dense_backward(int64_t n, int64_t in, int64_t out, const float *x, in
     if (dx) attn__gemm(0, 0, n, in, out, 1.0f, dy, lddy, w, ldw, 1.0f, dx, lddx);
     if (dw) attn__gemm(1, 0, out, in, n, 1.0f, dy, lddy, x, ldx, 1.0f, dw, lddw);
     if (db) {
-        /* column blocks of 64 accumulated in double, rows in order: a fixed summation order */
-        enum { BLK = 64 };
-        double acc[BLK];
-        for (int64_t j0 = 0; j0 < out; j0 += BLK) {
-            int64_t nj = out - j0 < BLK ? out - j0 : BLK;
-            for (int64_t j = 0; j < nj; j++) acc[j] = 0.0;
-            for (int64_t i = 0; i < n; i++) {
-                const float *row = dy + i * lddy + j0;
-                for (int64_t j = 0; j < nj; j++) acc[j] += (double)row[j];
-            }
-            for (int64_t j = 0; j < nj; j++) db[j0 + j] += (float)acc[j];
-        }
+        bias_job_t J = {n, out, dy, lddy, db};
+        int64_t blocks = (out + BIAS_COLS - 1) / BIAS_COLS;
+        attn__parallel_for(blocks, attn__threads_for(blocks, (double)n * (double)out),
+                           bias_block, &J);
     }
 }
 

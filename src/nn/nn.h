@@ -15,8 +15,8 @@
  *   gradient buffers once.
  * - Every function returns attn_status_t and reports errors through attn__fail; none aborts.
  * - Results are deterministic: fixed summation orders, counter-based random numbers
- *   (core/rng.h) for dropout, BLAS (OpenBLAS sgemm through attn__gemm) called outside any
- *   parallel region, so the same seed and thread count give the same bits. */
+ *   (core/rng.h) for dropout, products (attn__gemm) cut into tiles by their shape alone, so
+ *   the same seed gives the same bits on any thread count. */
 #ifndef ATTN_NN_NN_H
 #define ATTN_NN_NN_H
 
@@ -29,7 +29,8 @@
 #include <stdint.h>
 
 /* C[M x N] = alpha * op(A) op(B) + beta * C, row-major, op = transpose when trans_* != 0
- * (A is M x K, or K x M when transposed; B is K x N, or N x K). OpenBLAS sgemm underneath. */
+ * (A is M x K, or K x M when transposed; B is K x N, or N x K). Tiles of C on attn's thread
+ * pool, each a single-threaded OpenBLAS sgemm (attn sets OpenBLAS to one thread). */
 void attn__gemm(int trans_a, int trans_b, int64_t M, int64_t N, int64_t K, float alpha,
                 const float *A, int64_t lda, const float *B, int64_t ldb, float beta, float *C,
                 int64_t ldc);

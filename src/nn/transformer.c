@@ -54,20 +54,16 @@ static attn_status_t alloc_norm(attn__arena_t *a, int64_t n, int64_t e, float **
     return *y && *mean && *rstd ? ATTN_STATUS_OK : ATTN_STATUS_OUT_OF_MEMORY;
 }
 
-/* out = x + dropout(branch); branch is overwritten */
+/* out = x + dropout(branch) */
 static attn_status_t residual(const attn__dropout_t *d, attn__mode_t mode, int64_t n,
                               const float *x, float *branch, float *out) {
-    attn_status_t st = attn__dropout_forward(d, mode, n, branch, branch);
-    if (st) return st;
-    for (int64_t i = 0; i < n; i++) out[i] = x[i] + branch[i];
-    return ATTN_STATUS_OK;
+    return attn__dropout_add(d, mode, n, x, branch, out);
 }
 
-/* g = dropout'(dy) (zeroed first) */
+/* g = dropout'(dy) */
 static attn_status_t branch_grad(const attn__dropout_t *d, attn__mode_t mode, int64_t n,
                                  const float *dy, float *g) {
-    memset(g, 0, sizeof(float) * (size_t)n);
-    return attn__dropout_backward(d, mode, n, dy, g);
+    return attn__dropout_grad(d, mode, n, dy, g);
 }
 
 static void add(int64_t n, const float *src, float *dst) {

@@ -1,7 +1,8 @@
 /* nn/dropout: reproducible masks (same seed and site -> same bits; other seeds and sites ->
  * other masks; a prefix of a tensor gets the prefix of the mask), the keep rate, the 1/(1-p)
  * scale, eval mode, p = 0 and p = 1, the backward using the forward's mask, a
- * finite-difference check with a fixed mask, and errors.
+ * finite-difference check with a fixed mask, the overwriting backward and the residual form,
+ * the same bits on 1 and 2 threads, and errors.
  *
  * Keep rate: over n = 200000 elements at p = 0.3 the kept fraction is within 5 standard
  * deviations (sqrt(p (1 - p) / n) ~ 1e-3) of 0.7. Finite differences: h = 1e-2,
@@ -65,6 +66,22 @@ static void reproducible(void) {
     memcpy(c, x, sizeof(float) * BIG);
     TC_OK(attn__dropout_forward(&d, m, BIG, c, c));
     tc_bitwise("dropout in place", c, a, BIG);
+
+    /* the overwriting backward, and the residual form y = x + dropout(branch) */
+    for (int i = 0; i < BIG; i++) c[i] = -7.0f;
+    TC_OK(attn__dropout_grad(&d, m, BIG, x, c));
+    tc_bitwise("dropout grad (overwrite) = forward", c, a, BIG);
+    TC_OK(attn__dropout_add(&d, m, BIG, b, x, c));
+    int add_ok = 1;
+    for (int i = 0; i < BIG; i++) add_ok &= c[i] == (a[i] != 0.0f ? b[i] + a[i] : b[i]);
+    TC_CHECK(add_ok, "dropout add: y = x + dropout(branch)");
+
+    /* the same bits on 1 and 2 threads (the elements go to the pool in chunks) */
+    attn_set_num_threads(1);
+    TC_OK(attn__dropout_forward(&d, m, BIG, x, c));
+    attn_set_num_threads(2);
+    tc_bitwise("dropout: 1 thread = 2 threads", c, a, BIG);
+    attn_set_num_threads(0);
     free(x);
     free(a);
     free(b);

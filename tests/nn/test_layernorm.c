@@ -1,5 +1,6 @@
 /* nn/layernorm: against PyTorch's nn.LayerNorm(8) with non-trivial weight and bias, finite
- * differences, the cached statistics, initialisation and errors.
+ * differences, the cached statistics, initialisation, the same bits on 1 and 2 threads over
+ * 1000 rows (dweight and dbias within 1e-5 abs + 1e-6 rel of a double sum), and errors.
  *
  * PyTorch (float64 on the same float32 values): y within 1e-5 abs + 1e-5 rel, dx, dweight
  * and dbias within 1e-4 abs + 1e-4 rel.
@@ -9,6 +10,7 @@
 #include "transformer_check.h"
 
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
 enum { N = 6, C = 8 };
@@ -115,6 +117,61 @@ static void errors(void) {
     attn__params_free(&ps);
 }
 
+/* many rows go to the thread pool in chunks: the same bits (y, dx, dweight, dbias) on 1 and
+ * 2 threads, and the chunked sums agree with a plain double-precision reference */
+static void threads(void) {
+    enum { BN = 1000, BC = 256 };
+    attn__params_t ps;
+    attn__params_init(&ps);
+    attn__layernorm_t ln;
+    TC_OK(attn__layernorm_init(&ln, &ps, "big", BC, 1e-5f));
+    TC_OK(attn__params_alloc(&ps));
+    attn__rng_t r;
+    attn__rng_seed(&r, 7);
+    float *w = attn__pw(&ps, ln.w), *b = attn__pw(&ps, ln.b);
+    tc_fill(&r, w, BC, 1.0f);
+    tc_fill(&r, b, BC, 1.0f);
+    float *x = malloc(sizeof(float) * BN * BC), *dy = malloc(sizeof(float) * BN * BC);
+    float *y[2], *dx[2], *g[2], mean[BN], rstd[BN];
+    tc_fill(&r, x, BN * BC, 2.0f);
+    tc_fill(&r, dy, BN * BC, 1.0f);
+    for (int t = 0; t < 2; t++) {
+        attn_set_num_threads(t + 1);
+        y[t] = malloc(sizeof(float) * BN * BC);
+        dx[t] = calloc(BN * BC, sizeof(float));
+        g[t] = malloc(sizeof(float) * 2 * BC);
+        memset(attn__pg(&ps, ln.w), 0, sizeof(float) * BC);
+        memset(attn__pg(&ps, ln.b), 0, sizeof(float) * BC);
+        TC_OK(attn__layernorm_forward(&ln, &ps, BN, x, y[t], mean, rstd));
+        TC_OK(attn__layernorm_backward(&ln, &ps, BN, x, mean, rstd, dy, dx[t]));
+        memcpy(g[t], attn__pg(&ps, ln.w), sizeof(float) * BC);
+        memcpy(g[t] + BC, attn__pg(&ps, ln.b), sizeof(float) * BC);
+    }
+    attn_set_num_threads(0);
+    tc_bitwise("layernorm y: 1 thread = 2 threads", y[0], y[1], BN * BC);
+    tc_bitwise("layernorm dx: 1 thread = 2 threads", dx[0], dx[1], BN * BC);
+    tc_bitwise("layernorm dweight, dbias: 1 thread = 2 threads", g[0], g[1], 2 * BC);
+    float want[2 * BC];
+    for (int c = 0; c < BC; c++) {
+        double sw = 0.0, sb = 0.0;
+        for (int i = 0; i < BN; i++) {
+            sw += (double)dy[i * BC + c] * (double)((x[i * BC + c] - mean[i]) * rstd[i]);
+            sb += dy[i * BC + c];
+        }
+        want[c] = (float)sw;
+        want[BC + c] = (float)sb;
+    }
+    tc_close("layernorm dweight, dbias over 1000 rows", g[0], want, 2 * BC, 1e-5, 1e-6);
+    for (int t = 0; t < 2; t++) {
+        free(y[t]);
+        free(dx[t]);
+        free(g[t]);
+    }
+    free(x);
+    free(dy);
+    attn__params_free(&ps);
+}
+
 int main(int argc, char **argv) {
     double t0 = tc_seconds();
     if (argc != 2) {
@@ -128,6 +185,7 @@ int main(int argc, char **argv) {
         ref_free(&f);
     }
     gradcheck();
+    threads();
     errors();
     return tc_finish("test_layernorm", tc_seconds() - t0);
 }
