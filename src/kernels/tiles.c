@@ -64,34 +64,68 @@ static void micro_edge(int64_t mr, int64_t nr, int64_t K, const float *A, int64_
     }
 }
 
+/* One MR x NR block of C from the blocks of A and B. A partial block (mr < MR rows or
+ * nr < NR columns) runs the same micro-kernel on zero-padded copies (the caller pads A and B
+ * once per product) and writes back only its mr x nr part, so the edges of small tiles run at
+ * vector speed too; KPAD_MAX bounds the padded copies on the stack. */
+enum { KPAD_MAX = 256 };
+
+static inline void block(int64_t mr, int64_t nr, int64_t K, const float *A, int64_t ars,
+                         int64_t aks, const float *B, int64_t ldb, float *C, int64_t ldc,
+                         int acc) {
+    if (mr == MR && nr == NR) {
+        micro_6x16(K, A, ars, aks, B, ldb, C, ldc, acc);
+        return;
+    }
+    float Cp[MR * NR];
+    if (acc)
+        for (int64_t r = 0; r < MR; r++)
+            for (int64_t n = 0; n < NR; n++)
+                Cp[r * NR + n] = r < mr && n < nr ? C[r * ldc + n] : 0.0f;
+    micro_6x16(K, A, ars, aks, B, ldb, Cp, NR, acc);
+    for (int64_t r = 0; r < mr; r++)
+        for (int64_t n = 0; n < nr; n++) C[r * ldc + n] = Cp[r * NR + n];
+}
+
 static void gemm(int64_t M, int64_t N, int64_t K, const float *A, int64_t ars, int64_t aks,
                  const float *B, int64_t ldb, float *C, int64_t ldc, int acc) {
+    const int64_t mfull = M / MR * MR, nfull = N / NR * NR, mr = M - mfull, nr = N - nfull;
+    if ((mr || nr) && K > KPAD_MAX) { /* long products: the scalar edges cost little */
+        if (mfull && nfull) gemm(mfull, nfull, K, A, ars, aks, B, ldb, C, ldc, acc);
+        if (nr) micro_edge(M, nr, K, A, ars, aks, B + nfull, ldb, C + nfull, ldc, acc);
+        if (mr && nfull)
+            micro_edge(mr, nfull, K, A + mfull * ars, ars, aks, B, ldb, C + mfull * ldc, ldc,
+                       acc);
+        return;
+    }
+    /* the partial row block of A (as rows of K) and column block of B, zero-padded */
+    float Ap[MR * KPAD_MAX], Bp[KPAD_MAX * NR];
+    if (mr)
+        for (int64_t r = 0; r < MR; r++)
+            for (int64_t k = 0; k < K; k++)
+                Ap[r * K + k] = r < mr ? A[(mfull + r) * ars + k * aks] : 0.0f;
+    if (nr)
+        for (int64_t k = 0; k < K; k++)
+            for (int64_t n = 0; n < NR; n++) Bp[k * NR + n] = n < nr ? B[k * ldb + nfull + n] : 0.0f;
+#define ATTN__BLOCK(m0, n0)                                                                   \
+    do {                                                                                      \
+        const int64_t bm = (m0) < mfull ? MR : mr, bn = (n0) < nfull ? NR : nr;               \
+        const float *a = (m0) < mfull ? A + (m0) * ars : Ap;                                  \
+        const int64_t as = (m0) < mfull ? ars : K, ak = (m0) < mfull ? aks : 1;               \
+        const float *b = (n0) < nfull ? B + (n0) : Bp;                                        \
+        const int64_t lb = (n0) < nfull ? ldb : NR;                                           \
+        block(bm, bn, K, a, as, ak, b, lb, C + (m0) * ldc + (n0), ldc, acc);                  \
+    } while (0)
     if (ars == 1) {
         /* A read transposed: each 6-row block of it is a strip of K cache lines, so keep the
          * strip in L1 across all column blocks (rows outer, columns inner) */
-        int64_t m0 = 0;
-        for (; m0 + MR <= M; m0 += MR) {
-            int64_t n0 = 0;
-            for (; n0 + NR <= N; n0 += NR)
-                micro_6x16(K, A + m0, 1, aks, B + n0, ldb, C + m0 * ldc + n0, ldc, acc);
-            if (n0 < N)
-                micro_edge(MR, N - n0, K, A + m0, 1, aks, B + n0, ldb, C + m0 * ldc + n0, ldc,
-                           acc);
-        }
-        if (m0 < M) micro_edge(M - m0, N, K, A + m0, 1, aks, B, ldb, C + m0 * ldc, ldc, acc);
-        return;
+        for (int64_t m0 = 0; m0 < M; m0 += MR)
+            for (int64_t n0 = 0; n0 < N; n0 += NR) ATTN__BLOCK(m0, n0);
+    } else {
+        for (int64_t n0 = 0; n0 < N; n0 += NR)
+            for (int64_t m0 = 0; m0 < M; m0 += MR) ATTN__BLOCK(m0, n0);
     }
-    int64_t n0 = 0;
-    for (; n0 + NR <= N; n0 += NR) {
-        int64_t m0 = 0;
-        for (; m0 + MR <= M; m0 += MR)
-            micro_6x16(K, A + m0 * ars, ars, aks, B + n0, ldb, C + m0 * ldc + n0, ldc, acc);
-        if (m0 < M)
-            micro_edge(M - m0, NR, K, A + m0 * ars, ars, aks, B + n0, ldb, C + m0 * ldc + n0,
-                       ldc, acc);
-    }
-    if (n0 < N)
-        micro_edge(M, N - n0, K, A, ars, aks, B + n0, ldb, C + n0, ldc, acc);
+#undef ATTN__BLOCK
 }
 
 static void gemm_nn(int64_t M, int64_t N, int64_t K, const float *A, int64_t lda,
