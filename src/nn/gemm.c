@@ -11,9 +11,16 @@
 
 #include <cblas.h>
 
-/* rows (or columns) of C in one tile: a multiple of the micro-kernels' 16 and 4, large enough
- * that packing op(B) (or op(A)) again for every tile costs little */
-enum { TILE = 128 };
+/* The split: a power of two of tiles (so 2, 4, 8 threads share them evenly), at most 16 and
+ * none under 64 rows (or columns), each a multiple of 16 (the micro-kernels' width). */
+enum { MIN_TILE = 64, MAX_TILES = 16 };
+
+static int64_t tile_size(int64_t extent) {
+    int64_t n = 1;
+    while (n < MAX_TILES && extent / (2 * n) >= MIN_TILE) n *= 2;
+    int64_t size = (extent + n - 1) / n;
+    return (size + 15) / 16 * 16;
+}
 
 typedef struct gemm_job {
     int trans_a, trans_b;
@@ -23,6 +30,7 @@ typedef struct gemm_job {
     int64_t lda, ldb, ldc;
     float *C;
     int split_rows; /* tiles are row blocks (else column blocks) */
+    int64_t tile;   /* rows (columns) a tile */
 } gemm_job_t;
 
 static void call(const gemm_job_t *J, int64_t m, int64_t n, const float *A, const float *B,
@@ -35,14 +43,14 @@ static void call(const gemm_job_t *J, int64_t m, int64_t n, const float *A, cons
 static void tile(void *ctx, int64_t t, int thread) {
     (void)thread;
     const gemm_job_t *J = ctx;
-    int64_t i0 = t * TILE;
+    const int64_t T = J->tile, i0 = t * T;
     if (J->split_rows) {
-        int64_t m = J->M - i0 < TILE ? J->M - i0 : TILE;
+        int64_t m = J->M - i0 < T ? J->M - i0 : T;
         /* rows i0.. of op(A): row i0 of A, or column i0 of A when transposed */
         const float *A = J->trans_a ? J->A + i0 : J->A + i0 * J->lda;
         call(J, m, J->N, A, J->B, J->C + i0 * J->ldc);
     } else {
-        int64_t n = J->N - i0 < TILE ? J->N - i0 : TILE;
+        int64_t n = J->N - i0 < T ? J->N - i0 : T;
         /* columns i0.. of op(B): column i0 of B, or row i0 of B when transposed */
         const float *B = J->trans_b ? J->B + i0 * J->ldb : J->B + i0;
         gemm_job_t one = *J;
@@ -56,8 +64,10 @@ void attn__gemm(int trans_a, int trans_b, int64_t M, int64_t N, int64_t K, float
                 int64_t ldc) {
     if (M <= 0 || N <= 0) return;
     if (openblas_get_num_threads() != 1) openblas_set_num_threads(1);
-    gemm_job_t J = {trans_a, trans_b, M, N, K, alpha, beta, A, B, lda, ldb, ldc, C, M >= N};
-    int64_t tiles = ((J.split_rows ? M : N) + TILE - 1) / TILE;
+    gemm_job_t J = {trans_a, trans_b, M, N, K, alpha, beta, A, B, lda, ldb, ldc, C, M >= N, 0};
+    const int64_t extent = J.split_rows ? M : N;
+    J.tile = tile_size(extent);
+    int64_t tiles = (extent + J.tile - 1) / J.tile;
     double flops = 2.0 * (double)M * (double)N * (double)K;
     if (tiles == 1 || flops < 2e6) { /* by shape alone, not by the thread count */
         call(&J, M, N, A, B, C);
