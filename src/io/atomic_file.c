@@ -7,7 +7,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <dirent.h>
+#include <signal.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 static const char *errstr(int e, char buf[160]) {
@@ -116,6 +119,40 @@ static int sync_dir(const char *path) {
     return e;
 }
 
+/* Removes what earlier writers of path left behind when they were killed mid-save:
+ * "<name>.tmp-<pid>-<n>" beside it, whose process no longer exists and which has not been
+ * touched for STALE seconds (so a live writer on another machine sharing the directory keeps
+ * its file). Best effort: failures are ignored. */
+enum { STALE = 600 };
+
+static void remove_stale(const char *path) {
+    const char *slash = strrchr(path, '/');
+    const char *name = slash ? slash + 1 : path;
+    size_t dlen = slash ? (size_t)(slash - path) + 1 : 0, nlen = strlen(name);
+    char dir[4096], full[4096];
+    if (dlen >= sizeof dir || nlen == 0) return;
+    if (dlen) memcpy(dir, path, dlen);
+    else dir[dlen++] = '.';
+    dir[dlen] = '\0';
+    DIR *d = opendir(dir);
+    if (!d) return;
+    const time_t now = time(NULL);
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL) {
+        const char *n = e->d_name;
+        if (strncmp(n, name, nlen) != 0 || strncmp(n + nlen, ".tmp-", 5) != 0) continue;
+        char *end = NULL;
+        long pid = strtol(n + nlen + 5, &end, 10);
+        if (pid <= 0 || !end || *end != '-' || pid == (long)getpid()) continue;
+        if (kill((pid_t)pid, 0) == 0 || errno != ESRCH) continue; /* alive, or cannot tell */
+        if (snprintf(full, sizeof full, "%s/%s", dir, n) >= (int)sizeof full) continue;
+        struct stat st;
+        if (lstat(full, &st) != 0 || !S_ISREG(st.st_mode) || now - st.st_mtime < STALE) continue;
+        unlink(full);
+    }
+    closedir(d);
+}
+
 attn_status_t attn__afile_commit(attn__afile_t *f) {
     char buf[160];
     int rc;
@@ -145,6 +182,7 @@ attn_status_t attn__afile_commit(attn__afile_t *f) {
         return st;
     }
     int e = sync_dir(f->path);
+    remove_stale(f->path);
     attn_status_t st = ATTN_STATUS_OK;
     if (e != 0)
         st = attn__fail(ATTN_STATUS_BAD_ARGUMENT, "wrote '%s' but could not flush its directory "

@@ -8,7 +8,10 @@
 
 #include <dirent.h>
 #include <stdbool.h>
+#include <fcntl.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 static char dir[64];
@@ -446,6 +449,29 @@ static void files(void) {
     CHECK_OK(attn__st_open(&f, path));
     CHECK(f && memcmp(attn__st_find(f, "x")->data, &b, 4) == 0, "old content");
     attn__st_close(f);
+    CHECK(count_temporaries() == 0, "temporary files left behind");
+
+    /* what killed writers left: a file of a dead process untouched for an hour goes at the
+     * next save; a recent one, or one of a live process, stays */
+    io_begin("stale temporaries");
+    pid_t child = fork();
+    if (child == 0) _exit(0);
+    waitpid(child, NULL, 0);
+    char stale[200], recent[200], alive[200];
+    snprintf(stale, sizeof stale, "%s.tmp-%ld-0", path, (long)child);
+    snprintf(recent, sizeof recent, "%s.tmp-%ld-1", path, (long)child);
+    snprintf(alive, sizeof alive, "%s.tmp-%ld-0", path, (long)getppid());
+    CHECK(io_spit(stale, "x", 1) == 0 && io_spit(recent, "x", 1) == 0 &&
+          io_spit(alive, "x", 1) == 0, "cannot write the temporaries");
+    struct timespec old[2] = {{time(NULL) - 3600, 0}, {time(NULL) - 3600, 0}};
+    CHECK(utimensat(AT_FDCWD, stale, old, 0) == 0 && utimensat(AT_FDCWD, alive, old, 0) == 0,
+          "cannot age the temporaries");
+    CHECK_OK(attn__st_write(path, &ea, 1, NULL, 0));
+    CHECK(access(stale, F_OK) != 0, "the stale temporary is still there");
+    CHECK(access(recent, F_OK) == 0 && access(alive, F_OK) == 0, "a temporary that may be in "
+          "use was removed");
+    unlink(recent);
+    unlink(alive);
     CHECK(count_temporaries() == 0, "temporary files left behind");
     unlink(path);
 

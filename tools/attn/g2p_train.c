@@ -508,6 +508,10 @@ static int train_loop(run_t *r) {
     const double limit = o[O_TIME_LIMIT].given ? o[O_TIME_LIMIT].d * 60.0 : INFINITY;
     int64_t tokens = 0, last_eval = -1;
     double ema = NAN;
+    /* tokens per second over the last window of >= 20 s of steps (dev evaluations left out),
+     * the session's mean until the first window closes */
+    int64_t win_tokens = 0;
+    double win_start = progress_now(), win_rate = NAN;
     progress_t p;
     progress_begin(&p, "train", "steps", steps - start);
     int rc = CLI_EXIT_OK, stopped = 0;
@@ -535,18 +539,27 @@ static int train_loop(run_t *r) {
         }
         if (r->tr.step != before) no_update = 0;
         tokens += r->tr.tokens;
+        win_tokens += r->tr.tokens;
         if (isfinite(r->tr.loss)) ema = isnan(ema) ? r->tr.loss : 0.98 * ema + 0.02 * r->tr.loss;
-        double el = progress_now() - p.start;
+        double now = progress_now(), el = now - p.start;
+        if (now - win_start >= 20.0) {
+            win_rate = (double)win_tokens / (now - win_start);
+            win_tokens = 0;
+            win_start = now;
+        }
+        double rate = isnan(win_rate) ? (el > 0 ? (double)tokens / el : 0.0) : win_rate;
         char note[160], best[48] = "";
         if (r->st.best_wer >= 0)
             snprintf(best, sizeof best, "  best dev WER %.1f%%", 100 * r->st.best_wer);
         snprintf(note, sizeof note, "step %lld  loss %.3f  lr %.2e  %.0f tok/s%s",
-                 (long long)r->tr.step, ema, r->tr.lr, el > 0 ? (double)tokens / el : 0.0, best);
+                 (long long)r->tr.step, ema, r->tr.lr, rate, best);
         progress_update(&p, r->tr.step - start, note);
         if (r->tr.step != before && r->tr.step % every == 0 && r->tr.step < steps) {
             if (have_dev) rc = evaluate_dev(r, &p);
             else { g2p_progress_clear(&p); rc = save(r, 1); if (!rc) rc = save(r, 0); }
             last_eval = r->tr.step;
+            win_tokens = 0;
+            win_start = progress_now();
             if (rc != CLI_EXIT_OK) break;
         }
     }

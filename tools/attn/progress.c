@@ -32,7 +32,9 @@ static void human(double x, char *buf, int cap) {
     if (x >= 1e9) snprintf(buf, (size_t)cap, "%.2fG", x / 1e9);
     else if (x >= 1e6) snprintf(buf, (size_t)cap, "%.2fM", x / 1e6);
     else if (x >= 1e4) snprintf(buf, (size_t)cap, "%.1fk", x / 1e3);
-    else snprintf(buf, (size_t)cap, "%.0f", x);
+    else if (x >= 100) snprintf(buf, (size_t)cap, "%.0f", x);
+    else if (x >= 10) snprintf(buf, (size_t)cap, "%.1f", x);
+    else snprintf(buf, (size_t)cap, "%.2f", x);
 }
 
 static void draw(progress_t *p, int64_t done, const char *note, int final) {
