@@ -23,13 +23,6 @@ install(TARGETS attn_cli RUNTIME DESTINATION "${CMAKE_INSTALL_BINDIR}")
 # ---- CMake package -------------------------------------------------------------------------
 install(EXPORT attnTargets NAMESPACE attn:: DESTINATION "${ATTN_INSTALL_CMAKEDIR}")
 
-if(OpenMP_C_FOUND)
-  set(ATTN_CONFIG_OPENMP ON)
-  set(ATTN_CONFIG_OPENMP_LIBRARIES "${OpenMP_C_LIBRARIES}")
-else()
-  set(ATTN_CONFIG_OPENMP OFF)
-  set(ATTN_CONFIG_OPENMP_LIBRARIES "")
-endif()
 configure_package_config_file("${PROJECT_SOURCE_DIR}/cmake/attnConfig.cmake.in"
   "${PROJECT_BINARY_DIR}/attnConfig.cmake"
   INSTALL_DESTINATION "${ATTN_INSTALL_CMAKEDIR}")
@@ -40,13 +33,8 @@ install(FILES "${PROJECT_BINARY_DIR}/attnConfig.cmake" "${PROJECT_BINARY_DIR}/at
   DESTINATION "${ATTN_INSTALL_CMAKEDIR}")
 
 # ---- pkg-config ----------------------------------------------------------------------------
-# What a static link of libattn.a needs besides it: OpenBLAS, the OpenMP runtime, threads, libm.
+# What a static link of libattn.a needs besides it: OpenBLAS, threads, libm.
 set(_attn_private "")
-if(OpenMP_C_FOUND)
-  foreach(_lib IN LISTS OpenMP_C_LIB_NAMES)
-    list(APPEND _attn_private "-l${_lib}")
-  endforeach()
-endif()
 if(CMAKE_THREAD_LIBS_INIT)
   list(APPEND _attn_private ${CMAKE_THREAD_LIBS_INIT})
 endif()
