@@ -34,6 +34,23 @@ typedef struct {
     attn__scratch_t scratch;
 } dec_job;
 
+/* Rows jb .. of T[b, h] in their stored form when the tile routines read that form directly:
+ * fp32, or fp16 / bf16 (widened in registers), with a contiguous last dimension. Returns the
+ * half-precision kind (0 fp16, 1 bf16) in *half, or -1 for fp32 rows, and NULL when the rows
+ * must be converted into a buffer first (any other layout). */
+static const void *direct_rows(attn_src_t t, int64_t b, int64_t h, int64_t jb, int64_t dim,
+                               int64_t *ld, int *half) {
+    if (t.stride[3] != 1 && dim != 1) return NULL;
+    int64_t off = b * t.stride[0] + h * t.stride[1] + jb * t.stride[2];
+    *ld = t.stride[2];
+    switch (t.dtype) {
+    case ATTN_DTYPE_F32: *half = -1; return (const float *)t.data + off;
+    case ATTN_DTYPE_F16: *half = 0; return (const uint16_t *)t.data + off;
+    case ATTN_DTYPE_BF16: *half = 1; return (const uint16_t *)t.data + off;
+    }
+    return NULL;
+}
+
 static float *partial(const dec_job *J, int64_t b, int64_t h, int64_t i, int64_t c) {
     const attn__sdpa_t *p = J->p;
     return J->part + (((b * p->Hq + h) * p->Nq + i) * J->nchunks + c) * (p->Dv + 2);
@@ -63,14 +80,18 @@ static void chunk_item(void *ctx, int64_t item, int thread) {
     if (j1 > kmax) j1 = kmax;
     for (int64_t jb = j0; jb < j1; jb += SUB) {
         int64_t cnt = j1 - jb < SUB ? j1 - jb : SUB, ldk, ldv;
-        const float *Kr = attn__tile_rows(t, J->k, b, hk, jb, cnt, D, Kbuf, &ldk);
-        const float *Vr = attn__tile_rows(t, J->v, b, hk, jb, cnt, Dv, Vbuf, &ldv);
+        int kh = -1, vh = -1;
+        const void *Kr = direct_rows(J->k, b, hk, jb, D, &ldk, &kh);
+        const void *Vr = direct_rows(J->v, b, hk, jb, Dv, &ldv, &vh);
+        if (!Kr) { Kr = attn__tile_rows(t, J->k, b, hk, jb, cnt, D, Kbuf, &ldk); kh = -1; }
+        if (!Vr) { Vr = attn__tile_rows(t, J->v, b, hk, jb, cnt, Dv, Vbuf, &ldv); vh = -1; }
         for (int64_t c = 0; c < C; c++) {
             int64_t h = hk * p->group + c / p->Nq, i = c % p->Nq;
             int64_t n = attn__key_end(p, b, i) - jb;
             if (n <= 0) continue;
             if (n > cnt) n = cnt;
-            t->dot_rows(n, D, Kr, ldk, Qs + c * D, s);
+            if (kh < 0) t->dot_rows(n, D, Kr, ldk, Qs + c * D, s);
+            else t->dot_rows_h[kh](n, D, Kr, ldk, Qs + c * D, s);
             attn__mask_apply(p, b, h, i, jb, jb + n, s);
             float mx = t->row_max(n, s), mnew = mx > m[c] ? mx : m[c];
             if (mnew == -INFINITY) continue;
@@ -78,7 +99,8 @@ static void chunk_item(void *ctx, int64_t item, int thread) {
             float sum = t->exp_row(n, s, mnew, pr);
             l[c] = l[c] * alpha + sum;
             m[c] = mnew;
-            t->axpy_rows(n, Dv, pr, Vr, ldv, alpha, Oc + c * Dv);
+            if (vh < 0) t->axpy_rows(n, Dv, pr, Vr, ldv, alpha, Oc + c * Dv);
+            else t->axpy_rows_h[vh](n, Dv, pr, Vr, ldv, alpha, Oc + c * Dv);
         }
     }
     for (int64_t c = 0; c < C; c++) {

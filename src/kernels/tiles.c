@@ -193,66 +193,86 @@ static void scale_vec(int64_t n, float a, float *x) {
     for (; j < n; j++) x[j] *= a;
 }
 
-static void dot_rows(int64_t M, int64_t K, const float *A, int64_t lda, const float *x,
-                     float *s) {
-    int64_t j = 0;
-    for (; j + 4 <= M; j += 4) {
-        const float *a0 = A + j * lda, *a1 = a0 + lda, *a2 = a1 + lda, *a3 = a2 + lda;
-        vf c0 = vf_zero(), c1 = vf_zero(), c2 = vf_zero(), c3 = vf_zero();
-        int64_t k = 0;
-        for (; k + VF_WIDTH <= K; k += VF_WIDTH) {
-            vf xv = vf_load(x + k);
-            c0 = vf_fma(vf_load(a0 + k), xv, c0);
-            c1 = vf_fma(vf_load(a1 + k), xv, c1);
-            c2 = vf_fma(vf_load(a2 + k), xv, c2);
-            c3 = vf_fma(vf_load(a3 + k), xv, c3);
-        }
-        float t0 = vf_hsum(c0), t1 = vf_hsum(c1), t2 = vf_hsum(c2), t3 = vf_hsum(c3);
-        for (; k < K; k++) {
-            t0 += a0[k] * x[k]; t1 += a1[k] * x[k]; t2 += a2[k] * x[k]; t3 += a3[k] * x[k];
-        }
-        s[j] = t0; s[j + 1] = t1; s[j + 2] = t2; s[j + 3] = t3;
-    }
-    for (; j < M; j++) {
-        const float *a = A + j * lda;
-        vf c = vf_zero();
-        int64_t k = 0;
-        for (; k + VF_WIDTH <= K; k += VF_WIDTH) c = vf_fma(vf_load(a + k), vf_load(x + k), c);
-        float t = vf_hsum(c);
-        for (; k < K; k++) t += a[k] * x[k];
-        s[j] = t;
-    }
-}
+/* dot_rows and axpy_rows for K / V rows stored as float, IEEE fp16 or bfloat16: the halves
+ * are widened in registers as they are loaded (no converted copy of the cache goes through
+ * memory), with the same summation order for every storage type. */
+static inline float ld_f32(const float *p) { return *p; }
+static inline float ld_f16(const uint16_t *p) { return attn__f16_to_f32(*p); }
+static inline float ld_bf16(const uint16_t *p) { return attn__bf16_to_f32(*p); }
 
-static void axpy_rows(int64_t M, int64_t N, const float *w, const float *B, int64_t ldb,
-                      float a, float *y) {
-    vf va = vf_set1(a);
-    int64_t n = 0;
-    for (; n + 4 * VF_WIDTH <= N; n += 4 * VF_WIDTH) {
-        vf y0 = vf_mul(vf_load(y + n), va), y1 = vf_mul(vf_load(y + n + 8), va);
-        vf y2 = vf_mul(vf_load(y + n + 16), va), y3 = vf_mul(vf_load(y + n + 24), va);
-        for (int64_t j = 0; j < M; j++) {
-            const float *b = B + j * ldb + n;
-            vf x = vf_set1(w[j]);
-            y0 = vf_fma(x, vf_load(b), y0);
-            y1 = vf_fma(x, vf_load(b + 8), y1);
-            y2 = vf_fma(x, vf_load(b + 16), y2);
-            y3 = vf_fma(x, vf_load(b + 24), y3);
-        }
-        vf_store(y + n, y0); vf_store(y + n + 8, y1);
-        vf_store(y + n + 16, y2); vf_store(y + n + 24, y3);
+#define ATTN__DOT_ROWS(NAME, T, VLOAD, SLOAD)                                                 \
+    static void NAME(int64_t M, int64_t K, const T *A, int64_t lda, const float *x,          \
+                     float *s) {                                                              \
+        int64_t j = 0;                                                                        \
+        for (; j + 4 <= M; j += 4) {                                                          \
+            const T *a0 = A + j * lda, *a1 = a0 + lda, *a2 = a1 + lda, *a3 = a2 + lda;        \
+            vf c0 = vf_zero(), c1 = vf_zero(), c2 = vf_zero(), c3 = vf_zero();                \
+            int64_t k = 0;                                                                    \
+            for (; k + VF_WIDTH <= K; k += VF_WIDTH) {                                        \
+                vf xv = vf_load(x + k);                                                       \
+                c0 = vf_fma(VLOAD(a0 + k), xv, c0);                                           \
+                c1 = vf_fma(VLOAD(a1 + k), xv, c1);                                           \
+                c2 = vf_fma(VLOAD(a2 + k), xv, c2);                                           \
+                c3 = vf_fma(VLOAD(a3 + k), xv, c3);                                           \
+            }                                                                                 \
+            float t0 = vf_hsum(c0), t1 = vf_hsum(c1), t2 = vf_hsum(c2), t3 = vf_hsum(c3);     \
+            for (; k < K; k++) {                                                              \
+                t0 += SLOAD(a0 + k) * x[k];                                                   \
+                t1 += SLOAD(a1 + k) * x[k];                                                   \
+                t2 += SLOAD(a2 + k) * x[k];                                                   \
+                t3 += SLOAD(a3 + k) * x[k];                                                   \
+            }                                                                                 \
+            s[j] = t0; s[j + 1] = t1; s[j + 2] = t2; s[j + 3] = t3;                           \
+        }                                                                                     \
+        for (; j < M; j++) {                                                                  \
+            const T *a = A + j * lda;                                                         \
+            vf c = vf_zero();                                                                 \
+            int64_t k = 0;                                                                    \
+            for (; k + VF_WIDTH <= K; k += VF_WIDTH) c = vf_fma(VLOAD(a + k), vf_load(x + k), c); \
+            float t = vf_hsum(c);                                                             \
+            for (; k < K; k++) t += SLOAD(a + k) * x[k];                                      \
+            s[j] = t;                                                                         \
+        }                                                                                     \
     }
-    for (; n + VF_WIDTH <= N; n += VF_WIDTH) {
-        vf y0 = vf_mul(vf_load(y + n), va);
-        for (int64_t j = 0; j < M; j++) y0 = vf_fma(vf_set1(w[j]), vf_load(B + j * ldb + n), y0);
-        vf_store(y + n, y0);
+
+#define ATTN__AXPY_ROWS(NAME, T, VLOAD, SLOAD)                                                \
+    static void NAME(int64_t M, int64_t N, const float *w, const T *B, int64_t ldb, float a, \
+                     float *y) {                                                              \
+        vf va = vf_set1(a);                                                                   \
+        int64_t n = 0;                                                                        \
+        for (; n + 4 * VF_WIDTH <= N; n += 4 * VF_WIDTH) {                                    \
+            vf y0 = vf_mul(vf_load(y + n), va), y1 = vf_mul(vf_load(y + n + 8), va);          \
+            vf y2 = vf_mul(vf_load(y + n + 16), va), y3 = vf_mul(vf_load(y + n + 24), va);    \
+            for (int64_t j = 0; j < M; j++) {                                                 \
+                const T *b = B + j * ldb + n;                                                 \
+                vf x = vf_set1(w[j]);                                                         \
+                y0 = vf_fma(x, VLOAD(b), y0);                                                 \
+                y1 = vf_fma(x, VLOAD(b + 8), y1);                                             \
+                y2 = vf_fma(x, VLOAD(b + 16), y2);                                            \
+                y3 = vf_fma(x, VLOAD(b + 24), y3);                                            \
+            }                                                                                 \
+            vf_store(y + n, y0); vf_store(y + n + 8, y1);                                     \
+            vf_store(y + n + 16, y2); vf_store(y + n + 24, y3);                               \
+        }                                                                                     \
+        for (; n + VF_WIDTH <= N; n += VF_WIDTH) {                                            \
+            vf y0 = vf_mul(vf_load(y + n), va);                                               \
+            for (int64_t j = 0; j < M; j++)                                                   \
+                y0 = vf_fma(vf_set1(w[j]), VLOAD(B + j * ldb + n), y0);                       \
+            vf_store(y + n, y0);                                                              \
+        }                                                                                     \
+        for (; n < N; n++) {                                                                  \
+            float t = y[n] * a;                                                               \
+            for (int64_t j = 0; j < M; j++) t += w[j] * SLOAD(B + j * ldb + n);               \
+            y[n] = t;                                                                         \
+        }                                                                                     \
     }
-    for (; n < N; n++) {
-        float t = y[n] * a;
-        for (int64_t j = 0; j < M; j++) t += w[j] * B[j * ldb + n];
-        y[n] = t;
-    }
-}
+
+ATTN__DOT_ROWS(dot_rows, float, vf_load, ld_f32)
+ATTN__DOT_ROWS(dot_rows_f16, uint16_t, vf_load_f16, ld_f16)
+ATTN__DOT_ROWS(dot_rows_bf16, uint16_t, vf_load_bf16, ld_bf16)
+ATTN__AXPY_ROWS(axpy_rows, float, vf_load, ld_f32)
+ATTN__AXPY_ROWS(axpy_rows_f16, uint16_t, vf_load_f16, ld_f16)
+ATTN__AXPY_ROWS(axpy_rows_bf16, uint16_t, vf_load_bf16, ld_bf16)
 
 static float row_max(int64_t n, const float *s) {
     vf acc = vf_set1(-INFINITY);
@@ -295,5 +315,6 @@ static void bf16_to_f32(int64_t n, const uint16_t *src, float *dst) {
 
 const attn__tiles_t ISA_NAME(attn__tiles) = {
     STR(ATTN_TILES_ISA), gemm_nn, gemm_tn, softmax_update, exp_sub, softmax_grad,
-    dot_rows, axpy_rows, row_max, exp_row, f16_to_f32, bf16_to_f32, scale_vec,
+    dot_rows, axpy_rows, {dot_rows_f16, dot_rows_bf16}, {axpy_rows_f16, axpy_rows_bf16},
+    row_max, exp_row, f16_to_f32, bf16_to_f32, scale_vec,
 };

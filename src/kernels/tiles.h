@@ -42,6 +42,11 @@ typedef struct attn__tiles {
     /* y[n] = y[n] * a + sum_j w[j] * B[j][n] for n < N (B: M x N, row stride ldb) */
     void (*axpy_rows)(int64_t M, int64_t N, const float *w, const float *B, int64_t ldb,
                       float a, float *y);
+    /* the same two with A / B stored as halves: [0] IEEE fp16, [1] bfloat16 */
+    void (*dot_rows_h[2])(int64_t M, int64_t K, const uint16_t *A, int64_t lda, const float *x,
+                          float *s);
+    void (*axpy_rows_h[2])(int64_t M, int64_t N, const float *w, const uint16_t *B,
+                           int64_t ldb, float a, float *y);
     /* max of s[0..n) (-inf when all are) */
     float (*row_max)(int64_t n, const float *s);
     /* p[j] = exp(s[j] - m) for j < n, returning their sum (m finite) */

@@ -75,6 +75,13 @@ static const tu_case cases[] = {
      .causal = ATTN_CAUSAL_TOP_LEFT},
     {SZ("D=1", 1, 1, 1, 9, 11, 1, 1)},
     {SZ("multi-tile 200x333", 1, 2, 1, 200, 333, 64, 64)},
+    /* the decoding path (queries x group <= 4, >= 256 keys): halves widened in registers,
+     * tails of D and of the key blocks, another row stride, and a layout it must convert */
+    {SZ("decode GQA", 2, 4, 2, 1, 700, 64, 48)},
+    {SZ("decode causal, odd D", 1, 2, 2, 2, 600, 37, 21), .causal = ATTN_CAUSAL_BOTTOM_RIGHT,
+     .key_lens = TU_KL_ZERO},
+    {SZ("decode bnhd", 1, 2, 1, 1, 300, 24, 24), .lq = TL_BNHD, .lkv = TL_BNHD, .lo = TL_BNHD},
+    {SZ("decode feature-major", 1, 2, 2, 1, 260, 16, 16), .lkv = TL_DMAJOR},
 };
 
 /* dtype triples (q, k, v) */
