@@ -2,7 +2,10 @@
  * source keys once per batch, then one decoder step at a time. Formulas in rnn_attention.h. */
 #include "nn/rnn_attention.h"
 
+#include "core/runtime.h"
+
 #include <math.h>
+#include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -157,32 +160,33 @@ attn_status_t attn__rnn_attention_keys_backward(const attn__rnn_attention_t *at,
 }
 
 /* ---- one decoder step ----------------------------------------------------------------------
- * forward: s [B, Hs], h [B, Tk, Hh], keys [B, Tk, Dk] -> alpha [B, Tk], ctx [B, Hh];
- * cache [B, 2A] (additive): W s in columns 0..A-1 */
-attn_status_t attn__rnn_attention_forward(const attn__rnn_attention_t *at,
-                                          const attn__params_t *ps, int64_t B, int64_t Tk,
-                                          const float *s, const float *h, const float *keys,
-                                          const int64_t *lens, float *alpha, float *ctx,
-                                          float *cache) {
-    attn_status_t st = check("forward", at, ps, 0, B, Tk, lens);
-    if (st != ATTN_STATUS_OK) return st;
-    int additive = at->score == ATTN__RNN_SCORE_ADDITIVE;
-    if (!s || !h || !keys || !alpha || !ctx || (additive && !cache))
-        return attn__fail(ATTN_STATUS_NULL_POINTER, "RNN attention forward: s, h, keys, alpha, "
-                          "ctx (and cache for the additive score) must not be NULL");
-    int64_t hs = at->hs, hh = at->hh, dk = at->dk, A = at->a;
-    const float *v = additive ? attn__pw(ps, at->v) : NULL;
-    if (additive) attn__gemm(0, 1, B, A, hs, 1.0f, s, hs, attn__pw(ps, at->w), hs, 0.0f, cache,
-                             2 * A);
-    for (int64_t b = 0; b < B; b++) {
-        int64_t len = lens ? lens[b] : Tk;
-        float *e = alpha + b * Tk, *c = ctx + b * hh;
-        const float *q = additive ? cache + b * 2 * A : s + b * hs;
+ * The batch rows go to the thread pool in chunks of ROWS; the backward keeps dv per chunk and
+ * adds the chunks in order, so the bits do not depend on the thread count. */
+enum { ROWS = 4 };
+
+typedef struct fwd_job {
+    const attn__rnn_attention_t *at;
+    int64_t B, Tk;
+    const float *s, *h, *keys;
+    const int64_t *lens;
+    float *alpha, *ctx, *cache;
+    const float *v;
+    int additive;
+} fwd_job_t;
+
+static void forward_rows(void *ctx_, int64_t b0, int64_t b1) {
+    const fwd_job_t *J = ctx_;
+    const int64_t Tk = J->Tk, hs = J->at->hs, hh = J->at->hh, dk = J->at->dk, A = J->at->a;
+    const float *v = J->v;
+    for (int64_t b = b0; b < b1; b++) {
+        int64_t len = J->lens ? J->lens[b] : Tk;
+        float *e = J->alpha + b * Tk, *c = J->ctx + b * hh;
+        const float *q = J->additive ? J->cache + b * 2 * A : J->s + b * hs;
         float mx = -INFINITY;
         for (int64_t j = 0; j < len; j++) {
-            const float *k = keys + (b * Tk + j) * dk;
+            const float *k = J->keys + (b * Tk + j) * dk;
             float acc = 0.0f;
-            if (additive)
+            if (J->additive)
                 for (int64_t i = 0; i < A; i++) acc += v[i] * tanhf(q[i] + k[i]);
             else
                 for (int64_t i = 0; i < dk; i++) acc += q[i] * k[i];
@@ -195,10 +199,32 @@ attn_status_t attn__rnn_attention_forward(const attn__rnn_attention_t *at,
         for (int64_t j = len; j < Tk; j++) e[j] = 0.0f;
         memset(c, 0, sizeof(float) * (size_t)hh);
         for (int64_t j = 0; j < len; j++) {
-            const float *hj = h + (b * Tk + j) * hh;
+            const float *hj = J->h + (b * Tk + j) * hh;
             for (int64_t i = 0; i < hh; i++) c[i] += e[j] * hj[i];
         }
     }
+}
+
+/* forward: s [B, Hs], h [B, Tk, Hh], keys [B, Tk, Dk] -> alpha [B, Tk], ctx [B, Hh];
+ * cache [B, 2A] (additive): W s in columns 0..A-1 */
+attn_status_t attn__rnn_attention_forward(const attn__rnn_attention_t *at,
+                                          const attn__params_t *ps, int64_t B, int64_t Tk,
+                                          const float *s, const float *h, const float *keys,
+                                          const int64_t *lens, float *alpha, float *ctx,
+                                          float *cache) {
+    attn_status_t st = check("forward", at, ps, 0, B, Tk, lens);
+    if (st != ATTN_STATUS_OK) return st;
+    int additive = at->score == ATTN__RNN_SCORE_ADDITIVE;
+    if (!s || !h || !keys || !alpha || !ctx || (additive && !cache))
+        return attn__fail(ATTN_STATUS_NULL_POINTER, "RNN attention forward: s, h, keys, alpha, "
+                          "ctx (and cache for the additive score) must not be NULL");
+    int64_t hs = at->hs, dk = at->dk, A = at->a;
+    const float *v = additive ? attn__pw(ps, at->v) : NULL;
+    if (additive) attn__gemm(0, 1, B, A, hs, 1.0f, s, hs, attn__pw(ps, at->w), hs, 0.0f, cache,
+                             2 * A);
+    fwd_job_t J = {at, B, Tk, s, h, keys, lens, alpha, ctx, cache, v, additive};
+    attn__parallel_range(B, ROWS, (double)B * (double)Tk * (double)(additive ? 30 * A : 2 * dk),
+                         forward_rows, &J);
     return ATTN_STATUS_OK;
 }
 
@@ -210,28 +236,32 @@ static float dalpha_at(const float *dctx, const float *hj, int64_t hh, const flo
     return d;
 }
 
-/* backward: dctx [B, Hh], dalpha [B, Tk] -> ds [B, Hs] +=, dh [B, Tk, Hh] +=,
- * dkeys [B, Tk, Dk] +=, dW, dv += (additive); cache [B, 2A]: columns A..2A-1 are scratch */
-attn_status_t attn__rnn_attention_backward(const attn__rnn_attention_t *at, attn__params_t *ps,
-                                           int64_t B, int64_t Tk, const float *s, const float *h,
-                                           const float *keys, const int64_t *lens,
-                                           const float *alpha, float *cache, const float *dctx,
-                                           const float *dalpha, float *ds, float *dh,
-                                           float *dkeys) {
-    attn_status_t st = check("backward", at, ps, 1, B, Tk, lens);
-    if (st != ATTN_STATUS_OK) return st;
-    int additive = at->score == ATTN__RNN_SCORE_ADDITIVE;
-    if (!s || !h || !keys || !alpha || (additive && !cache))
-        return attn__fail(ATTN_STATUS_NULL_POINTER, "RNN attention backward: s, h, keys, alpha "
-                          "(and cache for the additive score) must not be NULL");
-    int64_t hs = at->hs, hh = at->hh, dk = at->dk, A = at->a;
-    const float *v = additive ? attn__pw(ps, at->v) : NULL;
-    float *dv = additive ? attn__pg(ps, at->v) : NULL;
-    for (int64_t b = 0; b < B; b++) {
-        int64_t len = lens ? lens[b] : Tk;
-        const float *al = alpha + b * Tk, *dc = dctx ? dctx + b * hh : NULL;
-        const float *da = dalpha ? dalpha + b * Tk : NULL;
-        float *dq = additive ? cache + b * 2 * A + A : NULL;
+typedef struct bwd_job {
+    const attn__rnn_attention_t *at;
+    int64_t B, Tk;
+    const float *s, *h, *keys;
+    const int64_t *lens;
+    const float *alpha;
+    float *cache;
+    const float *dctx, *dalpha;
+    float *ds, *dh, *dkeys;
+    const float *v;
+    int additive;
+    float *dv_part; /* [chunks][A] */
+} bwd_job_t;
+
+static void backward_rows(void *ctx_, int64_t b0, int64_t b1) {
+    const bwd_job_t *J = ctx_;
+    const int64_t Tk = J->Tk, hs = J->at->hs, hh = J->at->hh, dk = J->at->dk, A = J->at->a;
+    const int additive = J->additive;
+    const float *v = J->v, *h = J->h, *keys = J->keys, *s = J->s, *cache = J->cache;
+    float *dv = additive ? J->dv_part + (b0 / ROWS) * A : NULL;
+    float *ds = J->ds, *dh = J->dh, *dkeys = J->dkeys;
+    for (int64_t b = b0; b < b1; b++) {
+        int64_t len = J->lens ? J->lens[b] : Tk;
+        const float *al = J->alpha + b * Tk, *dc = J->dctx ? J->dctx + b * hh : NULL;
+        const float *da = J->dalpha ? J->dalpha + b * Tk : NULL;
+        float *dq = additive ? J->cache + b * 2 * A + A : NULL;
         if (additive) memset(dq, 0, sizeof(float) * (size_t)A);
         /* softmax backward: de_j = alpha_j (dalpha_j - sum_k alpha_k dalpha_k) */
         float dot = 0.0f;
@@ -262,6 +292,41 @@ attn_status_t attn__rnn_attention_backward(const attn__rnn_attention_t *at, attn
                     for (int64_t i = 0; i < dk; i++) dkj[i] += de * sb[i];
             }
         }
+    }
+}
+
+/* backward: dctx [B, Hh], dalpha [B, Tk] -> ds [B, Hs] +=, dh [B, Tk, Hh] +=,
+ * dkeys [B, Tk, Dk] +=, dW, dv += (additive); cache [B, 2A]: columns A..2A-1 are scratch */
+attn_status_t attn__rnn_attention_backward(const attn__rnn_attention_t *at, attn__params_t *ps,
+                                           int64_t B, int64_t Tk, const float *s, const float *h,
+                                           const float *keys, const int64_t *lens,
+                                           const float *alpha, float *cache, const float *dctx,
+                                           const float *dalpha, float *ds, float *dh,
+                                           float *dkeys) {
+    attn_status_t st = check("backward", at, ps, 1, B, Tk, lens);
+    if (st != ATTN_STATUS_OK) return st;
+    int additive = at->score == ATTN__RNN_SCORE_ADDITIVE;
+    if (!s || !h || !keys || !alpha || (additive && !cache))
+        return attn__fail(ATTN_STATUS_NULL_POINTER, "RNN attention backward: s, h, keys, alpha "
+                          "(and cache for the additive score) must not be NULL");
+    int64_t hs = at->hs, dk = at->dk, A = at->a;
+    const float *v = additive ? attn__pw(ps, at->v) : NULL;
+    float *dv = additive ? attn__pg(ps, at->v) : NULL;
+    bwd_job_t J = {at, B, Tk, s, h, keys, lens, alpha, cache, dctx, dalpha, ds, dh, dkeys, v,
+                   additive, NULL};
+    const int64_t chunks = (B + ROWS - 1) / ROWS;
+    if (additive) {
+        J.dv_part = calloc((size_t)(chunks * A), sizeof(float));
+        if (!J.dv_part)
+            return attn__fail(ATTN_STATUS_OUT_OF_MEMORY, "RNN attention backward: out of memory "
+                              "for %lld x %lld partial sums", (long long)chunks, (long long)A);
+    }
+    attn__parallel_range(B, ROWS, (double)B * (double)Tk * (double)(additive ? 40 * A : 4 * dk),
+                         backward_rows, &J);
+    if (additive) {
+        for (int64_t c = 0; c < chunks; c++)
+            for (int64_t i = 0; i < A; i++) dv[i] += J.dv_part[c * A + i];
+        free(J.dv_part);
     }
     if (additive) {
         const float *w = attn__pw(ps, at->w);

@@ -1,5 +1,7 @@
 /* Pre-norm Transformer encoder and decoder layers: forward and backward side by side, then
- * the decoder's incremental step. */
+ * the decoder's incremental step. Both layers are chains of pre-norm residual blocks,
+ * out = in + dropoutK(branch(normK(in))), with self-attention, cross-attention (decoder) and
+ * feed-forward branches; the blocks the layers share are the helpers below. */
 #include "nn/transformer.h"
 
 #include <stdio.h>
@@ -45,6 +47,48 @@ static attn_status_t init_norm_drop(attn__layernorm_t *ln, attn__dropout_t *d,
     return attn__dropout_init(d, join(name, sizeof name, prefix, sub), cfg.dropout);
 }
 
+/* The parts of a layer, registered in PyTorch's order: self_attn, multihead_attn (cross, the
+ * decoder's; NULL for the encoder), linear1 and linear2, then norm1/dropout1 .. normK/dropoutK
+ * (norm[k - 1], drop[k - 1]). cfg is stored in *cfg_out once it passes the check. */
+static attn_status_t init_layer(attn__transformer_config_t *cfg_out, attn__params_t *ps,
+                                const char *prefix, attn__transformer_config_t cfg,
+                                attn__mha_t *self_attn, attn__mha_t *cross,
+                                attn__feedforward_t *ff, attn__layernorm_t *const norm[],
+                                attn__dropout_t *const drop[], int nblocks) {
+    attn_status_t st = check_cfg(prefix, cfg);
+    if (st) return st;
+    char name[ATTN__PARAM_NAME];
+    *cfg_out = cfg;
+    if ((st = attn__mha_init(self_attn, ps, join(name, sizeof name, prefix, "self_attn"),
+                             cfg.d_model, cfg.nhead)))
+        return st;
+    if (cross && (st = attn__mha_init(cross, ps, join(name, sizeof name, prefix,
+                                                      "multihead_attn"),
+                                      cfg.d_model, cfg.nhead)))
+        return st;
+    if ((st = attn__feedforward_init(ff, ps, prefix, cfg.d_model, cfg.dim_feedforward,
+                                     cfg.activation, cfg.dropout)))
+        return st;
+    for (int k = 0; k < nblocks; k++)
+        if ((st = init_norm_drop(norm[k], drop[k], ps, prefix, k + 1, cfg))) return st;
+    return ATTN_STATUS_OK;
+}
+
+/* initial values of the parts of init_layer, in the same order (cross may be NULL) */
+static attn_status_t reset_layer(attn__params_t *ps, attn__rng_t *rng,
+                                 const attn__mha_t *self_attn, const attn__mha_t *cross,
+                                 const attn__feedforward_t *ff,
+                                 const attn__layernorm_t *const norm[], int nblocks) {
+    attn_status_t st;
+    if ((st = attn__mha_reset(self_attn, ps, rng)) ||
+        (cross && (st = attn__mha_reset(cross, ps, rng))) ||
+        (st = attn__feedforward_reset(ff, ps, rng)))
+        return st;
+    for (int k = 0; k < nblocks; k++)
+        if ((st = attn__layernorm_reset(norm[k], ps))) return st;
+    return ATTN_STATUS_OK;
+}
+
 /* norm buffers of one block: y [N, E], mean [N], rstd [N] */
 static attn_status_t alloc_norm(attn__arena_t *a, int64_t n, int64_t e, float **y,
                                 float **mean, float **rstd) {
@@ -54,20 +98,104 @@ static attn_status_t alloc_norm(attn__arena_t *a, int64_t n, int64_t e, float **
     return *y && *mean && *rstd ? ATTN_STATUS_OK : ATTN_STATUS_OUT_OF_MEMORY;
 }
 
+/* two or three buffers of ne floats each, in this order (r may be NULL) */
+static attn_status_t alloc_rows(attn__arena_t *a, int64_t ne, float **p, float **q, float **r) {
+    *p = attn__arena_alloc(a, (size_t)ne);
+    *q = attn__arena_alloc(a, (size_t)ne);
+    if (r) *r = attn__arena_alloc(a, (size_t)ne);
+    return *p && *q && (!r || *r) ? ATTN_STATUS_OK : ATTN_STATUS_OUT_OF_MEMORY;
+}
+
 /* out = x + dropout(branch) */
 static attn_status_t residual(const attn__dropout_t *d, attn__mode_t mode, int64_t n,
                               const float *x, float *branch, float *out) {
     return attn__dropout_add(d, mode, n, x, branch, out);
 }
 
-/* g = dropout'(dy) */
+/* start of a block's backward: g = dropout'(dy), and dn = 0 for the branch's input gradient */
 static attn_status_t branch_grad(const attn__dropout_t *d, attn__mode_t mode, int64_t n,
-                                 const float *dy, float *g) {
-    return attn__dropout_grad(d, mode, n, dy, g);
+                                 const float *dy, float *g, float *dn) {
+    attn_status_t st = attn__dropout_grad(d, mode, n, dy, g);
+    if (st) return st;
+    memset(dn, 0, sizeof(float) * (size_t)n);
+    return ATTN_STATUS_OK;
 }
 
 static void add(int64_t n, const float *src, float *dst) {
     for (int64_t i = 0; i < n; i++) dst[i] += src[i];
+}
+
+/* ---- pre-norm blocks ----------------------------------------------------------------------- */
+/* One block of a pass over N = B T rows: its norm and dropout, its input in [N, E] (the
+ * residual stream) and the norm's buffers ln = norm(in) [N, E], mean and rstd [N]. */
+typedef struct block {
+    const attn__layernorm_t *norm;
+    const attn__dropout_t *drop;
+    const float *in;
+    float *ln, *mean, *rstd;
+} block_t;
+
+/* attention block: out = in + drop(m(ln, memory)) with memory NULL for self-attention (then
+ * len_k is len); t [N, E] scratch, the attention's cache in mc */
+static attn_status_t attn_block_forward(const attn__mha_t *m, block_t b, const attn__params_t *ps,
+                                        attn__mode_t mode, int64_t batch, int64_t len,
+                                        int64_t len_k, int64_t e, const float *memory,
+                                        const int64_t *key_lens, attn_causal_t causal,
+                                        float *t, attn__mha_cache_t *mc, float *out,
+                                        attn__arena_t *arena) {
+    const int64_t n = batch * len;
+    attn_status_t st;
+    if ((st = attn__layernorm_forward(b.norm, ps, n, b.in, b.ln, b.mean, b.rstd)) ||
+        (st = attn__mha_forward(m, ps, batch, len, len_k, b.ln, memory, key_lens, causal, t,
+                                mc, arena)) ||
+        (st = residual(b.drop, mode, n * e, b.in, t, out)))
+        return st;
+    return ATTN_STATUS_OK;
+}
+
+/* feed-forward block: out = in + drop(ff(ln)); t [N, E] scratch, ff's cache in fc */
+static attn_status_t ff_block_forward(const attn__feedforward_t *ff, block_t b,
+                                      const attn__params_t *ps, attn__mode_t mode, int64_t n,
+                                      int64_t e, float *t, attn__feedforward_cache_t *fc,
+                                      float *out, attn__arena_t *arena) {
+    attn_status_t st;
+    if ((st = attn__layernorm_forward(b.norm, ps, n, b.in, b.ln, b.mean, b.rstd)) ||
+        (st = attn__feedforward_forward(ff, ps, mode, n, b.ln, t, fc, arena)) ||
+        (st = residual(b.drop, mode, n * e, b.in, t, out)))
+        return st;
+    return ATTN_STATUS_OK;
+}
+
+/* attention block backward: din += norm'(m'(drop'(dout))) (din may be dout), dmemory += for
+ * cross-attention (memory and dmemory NULL for self-attention); g, dn [N, E] scratch */
+static attn_status_t attn_block_backward(const attn__mha_t *m, block_t b,
+                                         const attn__mha_cache_t *mc, attn__params_t *ps,
+                                         attn__mode_t mode, int64_t n, int64_t e,
+                                         const float *memory, const float *dout, float *din,
+                                         float *dmemory, float *g, float *dn,
+                                         attn__arena_t *arena) {
+    attn_status_t st;
+    if ((st = branch_grad(b.drop, mode, n * e, dout, g, dn)) ||
+        (st = attn__mha_backward(m, ps, b.ln, memory, mc, g, dn, dmemory, arena)) ||
+        (st = attn__layernorm_backward(b.norm, ps, n, b.in, b.mean, b.rstd, dn, din)))
+        return st;
+    return ATTN_STATUS_OK;
+}
+
+/* feed-forward block backward (a layer's last block): din = dout + norm'(ff'(drop'(dout)));
+ * g, dn [N, E] scratch */
+static attn_status_t ff_block_backward(const attn__feedforward_t *ff, block_t b,
+                                       const attn__feedforward_cache_t *fc, attn__params_t *ps,
+                                       attn__mode_t mode, int64_t n, int64_t e,
+                                       const float *dout, float *din, float *g, float *dn,
+                                       attn__arena_t *arena) {
+    memcpy(din, dout, sizeof(float) * (size_t)(n * e));
+    attn_status_t st;
+    if ((st = branch_grad(b.drop, mode, n * e, dout, g, dn)) ||
+        (st = attn__feedforward_backward(ff, ps, mode, n, b.ln, fc, g, dn, arena)) ||
+        (st = attn__layernorm_backward(b.norm, ps, n, b.in, b.mean, b.rstd, dn, din)))
+        return st;
+    return ATTN_STATUS_OK;
 }
 
 /* ---- encoder layer ------------------------------------------------------------------------- */
@@ -75,30 +203,16 @@ attn_status_t attn__encoder_layer_init(attn__encoder_layer_t *l, attn__params_t 
                                        const char *prefix, attn__transformer_config_t cfg) {
     if (!l || !ps || !prefix)
         return attn__fail(ATTN_STATUS_NULL_POINTER, "encoder layer init: NULL argument");
-    attn_status_t st = check_cfg(prefix, cfg);
-    if (st) return st;
-    char name[ATTN__PARAM_NAME];
-    l->cfg = cfg;
-    if ((st = attn__mha_init(&l->self_attn, ps, join(name, sizeof name, prefix, "self_attn"),
-                             cfg.d_model, cfg.nhead)) ||
-        (st = attn__feedforward_init(&l->ff, ps, prefix, cfg.d_model, cfg.dim_feedforward,
-                                     cfg.activation, cfg.dropout)) ||
-        (st = init_norm_drop(&l->norm1, &l->dropout1, ps, prefix, 1, cfg)) ||
-        (st = init_norm_drop(&l->norm2, &l->dropout2, ps, prefix, 2, cfg)))
-        return st;
-    return ATTN_STATUS_OK;
+    attn__layernorm_t *const norm[] = {&l->norm1, &l->norm2};
+    attn__dropout_t *const drop[] = {&l->dropout1, &l->dropout2};
+    return init_layer(&l->cfg, ps, prefix, cfg, &l->self_attn, NULL, &l->ff, norm, drop, 2);
 }
 
 attn_status_t attn__encoder_layer_reset(const attn__encoder_layer_t *l, attn__params_t *ps,
                                         attn__rng_t *rng) {
     if (!l) return attn__fail(ATTN_STATUS_NULL_POINTER, "encoder layer reset: NULL layer");
-    attn_status_t st;
-    if ((st = attn__mha_reset(&l->self_attn, ps, rng)) ||
-        (st = attn__feedforward_reset(&l->ff, ps, rng)) ||
-        (st = attn__layernorm_reset(&l->norm1, ps)) ||
-        (st = attn__layernorm_reset(&l->norm2, ps)))
-        return st;
-    return ATTN_STATUS_OK;
+    const attn__layernorm_t *const norm[] = {&l->norm1, &l->norm2};
+    return reset_layer(ps, rng, &l->self_attn, NULL, &l->ff, norm, 2);
 }
 
 /* forward: x [B, T, E] -> ln1 -> self_attn -> x1 = x + drop1(.) [B, T, E]
@@ -117,26 +231,21 @@ attn_status_t attn__encoder_layer_forward(const attn__encoder_layer_t *l,
     if (batch < 1 || len < 1)
         return attn__fail(ATTN_STATUS_BAD_SHAPE, "encoder layer forward: B = %lld and T = "
                           "%lld must be positive", (long long)batch, (long long)len);
-    const int64_t E = l->cfg.d_model, N = batch * len, NE = N * E;
+    const int64_t E = l->cfg.d_model, N = batch * len;
     memset(c, 0, sizeof *c);
     c->batch = batch;
     c->len = len;
+    float *t;
     attn_status_t st;
     if ((st = alloc_norm(arena, N, E, &c->ln1, &c->mean1, &c->rstd1)) ||
-        (st = alloc_norm(arena, N, E, &c->ln2, &c->mean2, &c->rstd2)))
+        (st = alloc_norm(arena, N, E, &c->ln2, &c->mean2, &c->rstd2)) ||
+        (st = alloc_rows(arena, N * E, &c->x1, &t, NULL)))
         return st;
-    c->x1 = attn__arena_alloc(arena, (size_t)NE);
-    float *t = attn__arena_alloc(arena, (size_t)NE);
-    if (!c->x1 || !t) return ATTN_STATUS_OUT_OF_MEMORY;
-
-    if ((st = attn__layernorm_forward(&l->norm1, ps, N, x, c->ln1, c->mean1, c->rstd1)) ||
-        (st = attn__mha_forward(&l->self_attn, ps, batch, len, len, c->ln1, NULL, key_lens,
-                                causal, t, &c->sa, arena)) ||
-        (st = residual(&l->dropout1, mode, NE, x, t, c->x1)))
-        return st;
-    if ((st = attn__layernorm_forward(&l->norm2, ps, N, c->x1, c->ln2, c->mean2, c->rstd2)) ||
-        (st = attn__feedforward_forward(&l->ff, ps, mode, N, c->ln2, t, &c->ff, arena)) ||
-        (st = residual(&l->dropout2, mode, NE, c->x1, t, y)))
+    const block_t b1 = {&l->norm1, &l->dropout1, x, c->ln1, c->mean1, c->rstd1};
+    const block_t b2 = {&l->norm2, &l->dropout2, c->x1, c->ln2, c->mean2, c->rstd2};
+    if ((st = attn_block_forward(&l->self_attn, b1, ps, mode, batch, len, len, E, NULL,
+                                 key_lens, causal, t, &c->sa, c->x1, arena)) ||
+        (st = ff_block_forward(&l->ff, b2, ps, mode, N, E, t, &c->ff, y, arena)))
         return st;
     return ATTN_STATUS_OK;
 }
@@ -152,24 +261,17 @@ attn_status_t attn__encoder_layer_backward(const attn__encoder_layer_t *l, attn_
     if (!c->x1)
         return attn__fail(ATTN_STATUS_BAD_ARGUMENT, "encoder layer backward: the cache is not "
                           "from a forward");
-    const int64_t E = l->cfg.d_model, N = c->batch * c->len, NE = N * E;
-    float *dx1 = attn__arena_alloc(arena, (size_t)NE);
-    float *g = attn__arena_alloc(arena, (size_t)NE), *dn = attn__arena_alloc(arena, (size_t)NE);
-    if (!dx1 || !g || !dn) return ATTN_STATUS_OUT_OF_MEMORY;
-    memcpy(dx1, dy, sizeof(float) * (size_t)NE);
-    attn_status_t st;
-    if ((st = branch_grad(&l->dropout2, mode, NE, dy, g))) return st;
-    memset(dn, 0, sizeof(float) * (size_t)NE);
-    if ((st = attn__feedforward_backward(&l->ff, ps, mode, N, c->ln2, &c->ff, g, dn, arena)) ||
-        (st = attn__layernorm_backward(&l->norm2, ps, N, c->x1, c->mean2, c->rstd2, dn, dx1)))
+    const int64_t E = l->cfg.d_model, N = c->batch * c->len;
+    float *dx1, *g, *dn;
+    attn_status_t st = alloc_rows(arena, N * E, &dx1, &g, &dn);
+    if (st) return st;
+    const block_t b1 = {&l->norm1, &l->dropout1, x, c->ln1, c->mean1, c->rstd1};
+    const block_t b2 = {&l->norm2, &l->dropout2, c->x1, c->ln2, c->mean2, c->rstd2};
+    if ((st = ff_block_backward(&l->ff, b2, &c->ff, ps, mode, N, E, dy, dx1, g, dn, arena)))
         return st;
-    add(NE, dx1, dx);
-    if ((st = branch_grad(&l->dropout1, mode, NE, dx1, g))) return st;
-    memset(dn, 0, sizeof(float) * (size_t)NE);
-    if ((st = attn__mha_backward(&l->self_attn, ps, c->ln1, NULL, &c->sa, g, dn, NULL, arena)) ||
-        (st = attn__layernorm_backward(&l->norm1, ps, N, x, c->mean1, c->rstd1, dn, dx)))
-        return st;
-    return ATTN_STATUS_OK;
+    add(N * E, dx1, dx);
+    return attn_block_backward(&l->self_attn, b1, &c->sa, ps, mode, N, E, NULL, dx1, dx, NULL,
+                               g, dn, arena);
 }
 
 /* ---- decoder layer ------------------------------------------------------------------------- */
@@ -177,36 +279,17 @@ attn_status_t attn__decoder_layer_init(attn__decoder_layer_t *l, attn__params_t 
                                        const char *prefix, attn__transformer_config_t cfg) {
     if (!l || !ps || !prefix)
         return attn__fail(ATTN_STATUS_NULL_POINTER, "decoder layer init: NULL argument");
-    attn_status_t st = check_cfg(prefix, cfg);
-    if (st) return st;
-    char name[ATTN__PARAM_NAME];
-    l->cfg = cfg;
-    if ((st = attn__mha_init(&l->self_attn, ps, join(name, sizeof name, prefix, "self_attn"),
-                             cfg.d_model, cfg.nhead)) ||
-        (st = attn__mha_init(&l->multihead_attn, ps,
-                             join(name, sizeof name, prefix, "multihead_attn"), cfg.d_model,
-                             cfg.nhead)) ||
-        (st = attn__feedforward_init(&l->ff, ps, prefix, cfg.d_model, cfg.dim_feedforward,
-                                     cfg.activation, cfg.dropout)) ||
-        (st = init_norm_drop(&l->norm1, &l->dropout1, ps, prefix, 1, cfg)) ||
-        (st = init_norm_drop(&l->norm2, &l->dropout2, ps, prefix, 2, cfg)) ||
-        (st = init_norm_drop(&l->norm3, &l->dropout3, ps, prefix, 3, cfg)))
-        return st;
-    return ATTN_STATUS_OK;
+    attn__layernorm_t *const norm[] = {&l->norm1, &l->norm2, &l->norm3};
+    attn__dropout_t *const drop[] = {&l->dropout1, &l->dropout2, &l->dropout3};
+    return init_layer(&l->cfg, ps, prefix, cfg, &l->self_attn, &l->multihead_attn, &l->ff,
+                      norm, drop, 3);
 }
 
 attn_status_t attn__decoder_layer_reset(const attn__decoder_layer_t *l, attn__params_t *ps,
                                         attn__rng_t *rng) {
     if (!l) return attn__fail(ATTN_STATUS_NULL_POINTER, "decoder layer reset: NULL layer");
-    attn_status_t st;
-    if ((st = attn__mha_reset(&l->self_attn, ps, rng)) ||
-        (st = attn__mha_reset(&l->multihead_attn, ps, rng)) ||
-        (st = attn__feedforward_reset(&l->ff, ps, rng)) ||
-        (st = attn__layernorm_reset(&l->norm1, ps)) ||
-        (st = attn__layernorm_reset(&l->norm2, ps)) ||
-        (st = attn__layernorm_reset(&l->norm3, ps)))
-        return st;
-    return ATTN_STATUS_OK;
+    const attn__layernorm_t *const norm[] = {&l->norm1, &l->norm2, &l->norm3};
+    return reset_layer(ps, rng, &l->self_attn, &l->multihead_attn, &l->ff, norm, 3);
 }
 
 /* forward: x [B, T, E] -> ln1 -> causal self_attn -> x1 = x + drop1(.)
@@ -228,34 +311,27 @@ attn_status_t attn__decoder_layer_forward(const attn__decoder_layer_t *l,
         return attn__fail(ATTN_STATUS_BAD_SHAPE, "decoder layer forward: B = %lld, T = %lld, "
                           "Tk = %lld must be positive", (long long)batch, (long long)len,
                           (long long)len_mem);
-    const int64_t E = l->cfg.d_model, N = batch * len, NE = N * E;
+    const int64_t E = l->cfg.d_model, N = batch * len;
     memset(c, 0, sizeof *c);
     c->batch = batch;
     c->len = len;
     c->len_mem = len_mem;
+    float *t;
     attn_status_t st;
     if ((st = alloc_norm(arena, N, E, &c->ln1, &c->mean1, &c->rstd1)) ||
         (st = alloc_norm(arena, N, E, &c->ln2, &c->mean2, &c->rstd2)) ||
-        (st = alloc_norm(arena, N, E, &c->ln3, &c->mean3, &c->rstd3)))
+        (st = alloc_norm(arena, N, E, &c->ln3, &c->mean3, &c->rstd3)) ||
+        (st = alloc_rows(arena, N * E, &c->x1, &c->x2, &t)))
         return st;
-    c->x1 = attn__arena_alloc(arena, (size_t)NE);
-    c->x2 = attn__arena_alloc(arena, (size_t)NE);
-    float *t = attn__arena_alloc(arena, (size_t)NE);
-    if (!c->x1 || !c->x2 || !t) return ATTN_STATUS_OUT_OF_MEMORY;
-
-    if ((st = attn__layernorm_forward(&l->norm1, ps, N, x, c->ln1, c->mean1, c->rstd1)) ||
-        (st = attn__mha_forward(&l->self_attn, ps, batch, len, len, c->ln1, NULL, tgt_lens,
-                                ATTN_CAUSAL_TOP_LEFT, t, &c->sa, arena)) ||
-        (st = residual(&l->dropout1, mode, NE, x, t, c->x1)))
-        return st;
-    if ((st = attn__layernorm_forward(&l->norm2, ps, N, c->x1, c->ln2, c->mean2, c->rstd2)) ||
-        (st = attn__mha_forward(&l->multihead_attn, ps, batch, len, len_mem, c->ln2, memory,
-                                memory_lens, ATTN_CAUSAL_NONE, t, &c->ca, arena)) ||
-        (st = residual(&l->dropout2, mode, NE, c->x1, t, c->x2)))
-        return st;
-    if ((st = attn__layernorm_forward(&l->norm3, ps, N, c->x2, c->ln3, c->mean3, c->rstd3)) ||
-        (st = attn__feedforward_forward(&l->ff, ps, mode, N, c->ln3, t, &c->ff, arena)) ||
-        (st = residual(&l->dropout3, mode, NE, c->x2, t, y)))
+    const block_t b1 = {&l->norm1, &l->dropout1, x, c->ln1, c->mean1, c->rstd1};
+    const block_t b2 = {&l->norm2, &l->dropout2, c->x1, c->ln2, c->mean2, c->rstd2};
+    const block_t b3 = {&l->norm3, &l->dropout3, c->x2, c->ln3, c->mean3, c->rstd3};
+    if ((st = attn_block_forward(&l->self_attn, b1, ps, mode, batch, len, len, E, NULL,
+                                 tgt_lens, ATTN_CAUSAL_TOP_LEFT, t, &c->sa, c->x1, arena)) ||
+        (st = attn_block_forward(&l->multihead_attn, b2, ps, mode, batch, len, len_mem, E,
+                                 memory, memory_lens, ATTN_CAUSAL_NONE, t, &c->ca, c->x2,
+                                 arena)) ||
+        (st = ff_block_forward(&l->ff, b3, ps, mode, N, E, t, &c->ff, y, arena)))
         return st;
     return ATTN_STATUS_OK;
 }
@@ -273,33 +349,20 @@ attn_status_t attn__decoder_layer_backward(const attn__decoder_layer_t *l, attn_
     if (!c->x2)
         return attn__fail(ATTN_STATUS_BAD_ARGUMENT, "decoder layer backward: the cache is not "
                           "from a forward");
-    const int64_t E = l->cfg.d_model, N = c->batch * c->len, NE = N * E;
-    float *dres = attn__arena_alloc(arena, (size_t)NE); /* dx2, then dx1 */
-    float *g = attn__arena_alloc(arena, (size_t)NE), *dn = attn__arena_alloc(arena, (size_t)NE);
-    if (!dres || !g || !dn) return ATTN_STATUS_OUT_OF_MEMORY;
-    attn_status_t st;
-
-    memcpy(dres, dy, sizeof(float) * (size_t)NE); /* dx2 */
-    if ((st = branch_grad(&l->dropout3, mode, NE, dy, g))) return st;
-    memset(dn, 0, sizeof(float) * (size_t)NE);
-    if ((st = attn__feedforward_backward(&l->ff, ps, mode, N, c->ln3, &c->ff, g, dn, arena)) ||
-        (st = attn__layernorm_backward(&l->norm3, ps, N, c->x2, c->mean3, c->rstd3, dn, dres)))
+    const int64_t E = l->cfg.d_model, N = c->batch * c->len;
+    float *dres, *g, *dn; /* dres: dx2, then dx1 */
+    attn_status_t st = alloc_rows(arena, N * E, &dres, &g, &dn);
+    if (st) return st;
+    const block_t b1 = {&l->norm1, &l->dropout1, x, c->ln1, c->mean1, c->rstd1};
+    const block_t b2 = {&l->norm2, &l->dropout2, c->x1, c->ln2, c->mean2, c->rstd2};
+    const block_t b3 = {&l->norm3, &l->dropout3, c->x2, c->ln3, c->mean3, c->rstd3};
+    if ((st = ff_block_backward(&l->ff, b3, &c->ff, ps, mode, N, E, dy, dres, g, dn, arena)) ||
+        (st = attn_block_backward(&l->multihead_attn, b2, &c->ca, ps, mode, N, E, memory, dres,
+                                  dres, dmemory, g, dn, arena)))
         return st;
-
-    if ((st = branch_grad(&l->dropout2, mode, NE, dres, g))) return st; /* dres becomes dx1 */
-    memset(dn, 0, sizeof(float) * (size_t)NE);
-    if ((st = attn__mha_backward(&l->multihead_attn, ps, c->ln2, memory, &c->ca, g, dn,
-                                 dmemory, arena)) ||
-        (st = attn__layernorm_backward(&l->norm2, ps, N, c->x1, c->mean2, c->rstd2, dn, dres)))
-        return st;
-
-    add(NE, dres, dx);
-    if ((st = branch_grad(&l->dropout1, mode, NE, dres, g))) return st;
-    memset(dn, 0, sizeof(float) * (size_t)NE);
-    if ((st = attn__mha_backward(&l->self_attn, ps, c->ln1, NULL, &c->sa, g, dn, NULL, arena)) ||
-        (st = attn__layernorm_backward(&l->norm1, ps, N, x, c->mean1, c->rstd1, dn, dx)))
-        return st;
-    return ATTN_STATUS_OK;
+    add(N * E, dres, dx);
+    return attn_block_backward(&l->self_attn, b1, &c->sa, ps, mode, N, E, NULL, dres, dx, NULL,
+                               g, dn, arena);
 }
 
 /* ---- incremental decoding ------------------------------------------------------------------ */
@@ -337,13 +400,13 @@ attn_status_t attn__decoder_layer_step(const attn__decoder_layer_t *l, const att
                           (long long)t);
     const attn__mode_t eval = {0, 0};
     const int64_t E = l->cfg.d_model, N = s->self.batch * t, NE = N * E;
-    float *ln, *mean, *rstd;
-    attn_status_t st = alloc_norm(arena, N, E, &ln, &mean, &rstd);
-    if (st) return st;
-    float *br = attn__arena_alloc(arena, (size_t)NE);
-    float *x1 = attn__arena_alloc(arena, (size_t)NE), *x2 = attn__arena_alloc(arena, (size_t)NE);
-    if (!br || !x1 || !x2) return ATTN_STATUS_OUT_OF_MEMORY;
+    float *ln, *mean, *rstd, *br, *x1, *x2;
+    attn_status_t st;
+    if ((st = alloc_norm(arena, N, E, &ln, &mean, &rstd)) ||
+        (st = alloc_rows(arena, NE, &br, &x1, &x2)))
+        return st;
     attn__feedforward_cache_t ffc;
+    const block_t b3 = {&l->norm3, &l->dropout3, x2, ln, mean, rstd};
 
     if ((st = attn__layernorm_forward(&l->norm1, ps, N, x, ln, mean, rstd)) ||
         (st = attn__mha_step(&l->self_attn, ps, &s->self, t, ln, br, arena)) ||
@@ -352,9 +415,7 @@ attn_status_t attn__decoder_layer_step(const attn__decoder_layer_t *l, const att
         (st = attn__mha_attend_cached(&l->multihead_attn, ps, &s->cross, t, ln, s->memory_lens,
                                       ATTN_CAUSAL_NONE, br, arena)) ||
         (st = residual(&l->dropout2, eval, NE, x1, br, x2)) ||
-        (st = attn__layernorm_forward(&l->norm3, ps, N, x2, ln, mean, rstd)) ||
-        (st = attn__feedforward_forward(&l->ff, ps, eval, N, ln, br, &ffc, arena)) ||
-        (st = residual(&l->dropout3, eval, NE, x2, br, y)))
+        (st = ff_block_forward(&l->ff, b3, ps, eval, N, E, br, &ffc, y, arena)))
         return st;
     return ATTN_STATUS_OK;
 }
