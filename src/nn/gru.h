@@ -29,14 +29,12 @@
 #ifndef ATTN_NN_GRU_H
 #define ATTN_NN_GRU_H
 
-#include "nn/nn.h"
+#include "nn/rnn_common.h"
 
-enum { ATTN__GRU_MAX_LAYERS = 8 };
+enum { ATTN__GRU_MAX_LAYERS = ATTN__RNN_MAX_LAYERS };
 
-typedef struct attn__gru_cell {
-    int64_t in, hidden;
-    int32_t w_ih, w_hh, b_ih, b_hh; /* parameter ids */
-} attn__gru_cell_t;
+/* sizes and parameter ids (rnn_common.h) */
+typedef attn__rnn_cell_t attn__gru_cell_t;
 
 /* Registers "<prefix>.weight_ih", "<prefix>.weight_hh", "<prefix>.bias_ih", "<prefix>.bias_hh"
  * (nn.GRUCell). An empty prefix gives the bare names. */
@@ -57,19 +55,12 @@ attn_status_t attn__gru_cell_backward(const attn__gru_cell_t *c, attn__params_t 
                                       const float *x, const float *h_prev, const float *cache,
                                       const float *dh, float *dx, float *dh_prev, float *work);
 
-typedef struct attn__gru {
-    int64_t in, hidden;
-    int32_t layers, dirs; /* dirs: 1, or 2 when bidirectional */
-    attn__gru_cell_t cell[ATTN__GRU_MAX_LAYERS][2]; /* [layer][direction] */
-} attn__gru_t;
+/* in, hidden, layers, dirs (1, or 2 when bidirectional), cell[layer][direction] (rnn_common.h) */
+typedef attn__rnn_t attn__gru_t;
 
-/* What the backward needs, taken from the arena by the forward. */
-typedef struct attn__gru_cache {
-    int64_t batch, len;                          /* B and T of the forward */
-    float *gates[ATTN__GRU_MAX_LAYERS][2];       /* [B, T, 4H] as the cell's cache, per step */
-    float *y[ATTN__GRU_MAX_LAYERS];              /* [B, T, dirs H] outputs of layers below the
-                                                    top one (the top one is the caller's y) */
-} attn__gru_cache_t;
+/* What the backward needs, taken from the arena by the forward (rnn_common.h); here
+ * gates[layer][direction] is [B, T, 4H], the cell's cache of each step. */
+typedef attn__rnn_cache_t attn__gru_cache_t;
 
 /* layers in 1..ATTN__GRU_MAX_LAYERS; bidirectional 0 or 1 */
 attn_status_t attn__gru_init(attn__gru_t *g, attn__params_t *ps, const char *prefix,

@@ -29,14 +29,12 @@
 #ifndef ATTN_NN_LSTM_H
 #define ATTN_NN_LSTM_H
 
-#include "nn/nn.h"
+#include "nn/rnn_common.h"
 
-enum { ATTN__LSTM_MAX_LAYERS = 8 };
+enum { ATTN__LSTM_MAX_LAYERS = ATTN__RNN_MAX_LAYERS };
 
-typedef struct attn__lstm_cell {
-    int64_t in, hidden;
-    int32_t w_ih, w_hh, b_ih, b_hh; /* parameter ids */
-} attn__lstm_cell_t;
+/* sizes and parameter ids (rnn_common.h) */
+typedef attn__rnn_cell_t attn__lstm_cell_t;
 
 /* Registers "<prefix>.weight_ih", "<prefix>.weight_hh", "<prefix>.bias_ih", "<prefix>.bias_hh"
  * (nn.LSTMCell). An empty prefix gives the bare names. */
@@ -61,19 +59,12 @@ attn_status_t attn__lstm_cell_backward(const attn__lstm_cell_t *cell, attn__para
                                        const float *dh, const float *dc, float *dx,
                                        float *dh_prev, float *dc_prev, float *work);
 
-typedef struct attn__lstm {
-    int64_t in, hidden;
-    int32_t layers, dirs; /* dirs: 1, or 2 when bidirectional */
-    attn__lstm_cell_t cell[ATTN__LSTM_MAX_LAYERS][2]; /* [layer][direction] */
-} attn__lstm_t;
+/* in, hidden, layers, dirs (1, or 2 when bidirectional), cell[layer][direction] (rnn_common.h) */
+typedef attn__rnn_t attn__lstm_t;
 
-/* What the backward needs, taken from the arena by the forward. */
-typedef struct attn__lstm_cache {
-    int64_t batch, len;                      /* B and T of the forward */
-    float *gates[ATTN__LSTM_MAX_LAYERS][2];  /* [B, T, 5H]: i, f, g, o and c per step */
-    float *y[ATTN__LSTM_MAX_LAYERS];         /* [B, T, dirs H] outputs of layers below the
-                                                top one (the top one is the caller's y) */
-} attn__lstm_cache_t;
+/* What the backward needs, taken from the arena by the forward (rnn_common.h); here
+ * gates[layer][direction] is [B, T, 5H]: i, f, g, o and c of each step. */
+typedef attn__rnn_cache_t attn__lstm_cache_t;
 
 /* layers in 1..ATTN__LSTM_MAX_LAYERS; bidirectional 0 or 1 */
 attn_status_t attn__lstm_init(attn__lstm_t *m, attn__params_t *ps, const char *prefix,
