@@ -27,6 +27,8 @@ const char cli_g2p_usage[] =
     "       attn g2p [OPTIONS] --input FILE       pronounce a list of words, one a line\n"
     "       attn g2p train [OPTIONS]              train a model on CMUdict\n"
     "       attn g2p eval [OPTIONS]               word and phoneme error rates of models\n"
+    "       attn g2p average --model A --model B ... --out FILE\n"
+    "                                             average snapshots of one training run\n"
     "\n"
     "Grapheme-to-phoneme conversion (English spelling to ARPAbet phonemes) with a Transformer,\n"
     "an RNN with attention or an RNN without, trained on the CMU pronouncing dictionary.\n"
@@ -45,7 +47,7 @@ const char cli_g2p_usage[] =
     "                      decoder layer, or --layer N / --head N (from 1)\n"
     "  --color=WHEN        colour the heatmap: auto (default), always or never; --no-color\n"
     "  --threads N         threads (default: ATTN_NUM_THREADS, else all cores)\n"
-    "  To pronounce the words 'train' or 'eval', put -- before them.\n"
+    "  To pronounce the words 'train', 'eval' or 'average', put -- before them.\n"
     "\n"
     "Data (train and eval): CMUdict in either format.\n"
     "  --dict FILE         Debian's dictionary ('word(2) PH PH', lower case), split by word\n"
@@ -91,6 +93,11 @@ const char cli_g2p_usage[] =
     "  --beam N            beam search (default 1: greedy)\n"
     "  --plot FILE.svg     an SVG plot of WER by word length, one line per model\n"
     "  --threads N         threads\n"
+    "\n"
+    "Checkpoint averaging (attn g2p average): the mean of the weights of two or more\n"
+    "checkpoints of one model (e.g. PATH.last copies from the end of one run), as a model file.\n"
+    "  --model PATH        a checkpoint; repeat (2 to 64)\n"
+    "  --out PATH          the averaged model\n"
     "\n"
     "Examples:\n"
     "  attn g2p train --train ../shared/data/cmudict-g014b2b/g014b2b.train --out g2p.safetensors\n"
@@ -569,5 +576,6 @@ static int cmd_say(int argc, char **argv) {
 int cli_cmd_g2p(int argc, char **argv) {
     if (argc >= 2 && strcmp(argv[1], "train") == 0) return g2p_train(argc - 1, argv + 1);
     if (argc >= 2 && strcmp(argv[1], "eval") == 0) return g2p_eval(argc - 1, argv + 1);
+    if (argc >= 2 && strcmp(argv[1], "average") == 0) return g2p_average(argc - 1, argv + 1);
     return cmd_say(argc, argv);
 }

@@ -3,6 +3,7 @@
  *   cmd_g2p.c    dispatch of `attn g2p ...`, pronouncing words, and the helpers below
  *   g2p_train.c  `attn g2p train`
  *   g2p_eval.c   `attn g2p eval`
+ *   g2p_average.c `attn g2p average` (checkpoint averaging)
  *   g2p_show.c   the letter-to-phoneme alignment as a terminal heatmap
  *   svg_plot.c   the SVG plot of `attn g2p eval --plot`
  *
@@ -33,6 +34,7 @@ enum { G2P_PART_ALL = -1, G2P_PART_TRAIN = 0, G2P_PART_DEV = 1, G2P_PART_TEST = 
 
 int g2p_train(int argc, char **argv); /* argv[0] = "train" */
 int g2p_eval(int argc, char **argv);  /* argv[0] = "eval" */
+int g2p_average(int argc, char **argv); /* argv[0] = "average" */
 
 /* ---- helpers (cmd_g2p.c) ---------------------------------------------------------------- */
 

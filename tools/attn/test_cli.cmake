@@ -251,7 +251,7 @@ if(NOT rc1 EQUAL 0 OR NOT rc2 EQUAL 0 OR NOT rc3 EQUAL 0 OR NOT resumed
 else()
   message("ok   g2p-resume-exact")
 endif()
-run(0 g2p-train-debian ARGS g2p train --dict "${g2p_dir}/debian.dict" --steps 3 --d-model 16
+run(0 g2p-train-debian ARGS g2p train --dict "${g2p_dir}/debian.dict" --steps 3 --d-model 8
     --heads 2 --ff 32 --layers 1 --threads 1 --warmup 1 --out "${g2p_dir}/d.safetensors"
     OUT "29 training pairs, 0 dev words" "no dev words")
 
@@ -278,6 +278,19 @@ else()
   message("FAIL g2p-eval-plot: attn g2p eval --plot did not write ${g2p_dir}/wer.svg")
   math(EXPR failures "${failures} + 1")
 endif()
+# Checkpoint averaging: the mean of two snapshots of one run; a different model is refused.
+run(0 g2p-average ARGS g2p average --model "${g2p_dir}/r.safetensors.last"
+    --model "${g2p_dir}/s.safetensors.last" --out "${g2p_dir}/avg.safetensors"
+    OUT "^averaged 2 checkpoints \\(steps 30 30\\) -> .*avg.safetensors\n$")
+run(0 g2p-average-pronounces ARGS g2p --model "${g2p_dir}/avg.safetensors" --threads 1 cat
+    OUT "^cat\t[A-Z ]*\n$")
+run(1 g2p-average-other-model ARGS g2p average --model "${model}"
+    --model "${g2p_dir}/d.safetensors" --out "${g2p_dir}/avg2.safetensors"
+    ERR "are not the same model \\(their configuration differs\\)")
+run(2 g2p-average-one ARGS g2p average --model "${model}" --out "${g2p_dir}/avg3.safetensors"
+    ERR "needs at least two --model files")
+run(2 g2p-average-onto-input ARGS g2p average --model "${model}" --model "${model}"
+    --out "${model}" ERR "is also one of the --model files")
 run(0 g2p-eval-dict ARGS g2p eval --model "${model}" --dict "${g2p_dir}/debian.dict" --beam 2
     --threads 1 OUT "^attn g2p eval: 2 words, the test part of .*debian.dict" "beam width 2")
 
