@@ -21,7 +21,7 @@
 #define STR2(x) #x
 #define STR(x) STR2(x)
 
-enum { MR = 6, NR = 16 };
+enum { MR = ATTN__TILE_MR, NR = ATTN__TILE_NR };
 
 /* C[r][0..16) (=|+=) sum_k A(r, k) * B[k][0..16) for r < 6, A(r, k) = A[r * ars + k * aks] */
 static inline void micro_6x16(int64_t K, const float *A, int64_t ars, int64_t aks,
@@ -87,11 +87,16 @@ static inline void block(int64_t mr, int64_t nr, int64_t K, const float *A, int6
         for (int64_t n = 0; n < nr; n++) C[r * ldc + n] = Cp[r * NR + n];
 }
 
+/* Trims (NULL: none) for products partly known to be void (the diagonal tiles of causal
+ * attention): column block n0 needs only the row blocks m0 < rows_lim[n0 / NR] (C's other rows
+ * there are left as they were), and row block m0 sums only over k < depth_lim[m0 / MR]. */
 static void gemm(int64_t M, int64_t N, int64_t K, const float *A, int64_t ars, int64_t aks,
-                 const float *B, int64_t ldb, float *C, int64_t ldc, int acc) {
+                 const float *B, int64_t ldb, float *C, int64_t ldc, int acc,
+                 const int32_t *rows_lim, const int32_t *depth_lim) {
     const int64_t mfull = M / MR * MR, nfull = N / NR * NR, mr = M - mfull, nr = N - nfull;
+    if (K > KPAD_MAX) rows_lim = depth_lim = NULL; /* (the trims only serve short products) */
     if ((mr || nr) && K > KPAD_MAX) { /* long products: the scalar edges cost little */
-        if (mfull && nfull) gemm(mfull, nfull, K, A, ars, aks, B, ldb, C, ldc, acc);
+        if (mfull && nfull) gemm(mfull, nfull, K, A, ars, aks, B, ldb, C, ldc, acc, NULL, NULL);
         if (nr) micro_edge(M, nr, K, A, ars, aks, B + nfull, ldb, C + nfull, ldc, acc);
         if (mr && nfull)
             micro_edge(mr, nfull, K, A + mfull * ars, ars, aks, B, ldb, C + mfull * ldc, ldc,
@@ -107,35 +112,53 @@ static void gemm(int64_t M, int64_t N, int64_t K, const float *A, int64_t ars, i
     if (nr)
         for (int64_t k = 0; k < K; k++)
             for (int64_t n = 0; n < NR; n++) Bp[k * NR + n] = n < nr ? B[k * ldb + nfull + n] : 0.0f;
-#define ATTN__BLOCK(m0, n0)                                                                   \
+#define ATTN__BLOCK(m0, n0, kk)                                                               \
     do {                                                                                      \
         const int64_t bm = (m0) < mfull ? MR : mr, bn = (n0) < nfull ? NR : nr;               \
         const float *a = (m0) < mfull ? A + (m0) * ars : Ap;                                  \
         const int64_t as = (m0) < mfull ? ars : K, ak = (m0) < mfull ? aks : 1;               \
         const float *b = (n0) < nfull ? B + (n0) : Bp;                                        \
         const int64_t lb = (n0) < nfull ? ldb : NR;                                           \
-        block(bm, bn, K, a, as, ak, b, lb, C + (m0) * ldc + (n0), ldc, acc);                  \
+        block(bm, bn, (kk), a, as, ak, b, lb, C + (m0) * ldc + (n0), ldc, acc);               \
     } while (0)
+#define ATTN__SKIP(m0, n0) (rows_lim && (m0) >= rows_lim[(n0) / NR])
+#define ATTN__DEPTH(m0) (depth_lim ? depth_lim[(m0) / MR] : K)
     if (ars == 1) {
         /* A read transposed: each 6-row block of it is a strip of K cache lines, so keep the
          * strip in L1 across all column blocks (rows outer, columns inner) */
         for (int64_t m0 = 0; m0 < M; m0 += MR)
-            for (int64_t n0 = 0; n0 < N; n0 += NR) ATTN__BLOCK(m0, n0);
+            for (int64_t n0 = 0; n0 < N; n0 += NR)
+                if (!ATTN__SKIP(m0, n0)) ATTN__BLOCK(m0, n0, ATTN__DEPTH(m0));
     } else {
         for (int64_t n0 = 0; n0 < N; n0 += NR)
-            for (int64_t m0 = 0; m0 < M; m0 += MR) ATTN__BLOCK(m0, n0);
+            for (int64_t m0 = 0; m0 < M; m0 += MR)
+                if (!ATTN__SKIP(m0, n0)) ATTN__BLOCK(m0, n0, ATTN__DEPTH(m0));
     }
+#undef ATTN__SKIP
+#undef ATTN__DEPTH
 #undef ATTN__BLOCK
 }
 
 static void gemm_nn(int64_t M, int64_t N, int64_t K, const float *A, int64_t lda,
                     const float *B, int64_t ldb, float *C, int64_t ldc, int accumulate) {
-    gemm(M, N, K, A, lda, 1, B, ldb, C, ldc, accumulate);
+    gemm(M, N, K, A, lda, 1, B, ldb, C, ldc, accumulate, NULL, NULL);
 }
 
 static void gemm_tn(int64_t M, int64_t N, int64_t K, const float *A, int64_t lda,
                     const float *B, int64_t ldb, float *C, int64_t ldc, int accumulate) {
-    gemm(M, N, K, A, 1, lda, B, ldb, C, ldc, accumulate);
+    gemm(M, N, K, A, 1, lda, B, ldb, C, ldc, accumulate, NULL, NULL);
+}
+
+static void gemm_nn_rows(int64_t M, int64_t N, int64_t K, const float *A, int64_t lda,
+                         const float *B, int64_t ldb, float *C, int64_t ldc, int accumulate,
+                         const int32_t *rows) {
+    gemm(M, N, K, A, lda, 1, B, ldb, C, ldc, accumulate, rows, NULL);
+}
+
+static void gemm_tn_depth(int64_t M, int64_t N, int64_t K, const float *A, int64_t lda,
+                          const float *B, int64_t ldb, float *C, int64_t ldc, int accumulate,
+                          const int32_t *depth) {
+    gemm(M, N, K, A, 1, lda, B, ldb, C, ldc, accumulate, NULL, depth);
 }
 
 static void softmax_update(int64_t J, int64_t n, float *S, int64_t ld, float *m, float *l,
@@ -314,7 +337,7 @@ static void bf16_to_f32(int64_t n, const uint16_t *src, float *dst) {
 }
 
 const attn__tiles_t ISA_NAME(attn__tiles) = {
-    STR(ATTN_TILES_ISA), gemm_nn, gemm_tn, softmax_update, exp_sub, softmax_grad,
+    STR(ATTN_TILES_ISA), gemm_nn, gemm_tn, gemm_nn_rows, gemm_tn_depth, softmax_update, exp_sub, softmax_grad,
     dot_rows, axpy_rows, {dot_rows_f16, dot_rows_bf16}, {axpy_rows_f16, axpy_rows_bf16},
     row_max, exp_row, f16_to_f32, bf16_to_f32, scale_vec,
 };

@@ -11,6 +11,8 @@
 
 #include <stdint.h>
 
+enum { ATTN__TILE_MR = 6, ATTN__TILE_NR = 16 }; /* the micro-kernel's block of C */
+
 typedef struct attn__tiles {
     const char *name;
     /* C[m][n] (= or +=) sum_k A[m][k] * B[k][n];  A: M x K, B: K x N, C: M x N.
@@ -20,6 +22,16 @@ typedef struct attn__tiles {
     /* C[m][n] (= or +=) sum_k A[k][m] * B[k][n];  A: K x M (read transposed). */
     void (*gemm_tn)(int64_t M, int64_t N, int64_t K, const float *A, int64_t lda,
                     const float *B, int64_t ldb, float *C, int64_t ldc, int accumulate);
+    /* The two with part of the work known to be void (the diagonal tiles of causal
+     * attention). gemm_nn_rows: column block n0 (16 columns, from 0) needs only the rows
+     * m < rows[n0 / 16] (a prefix; C's other rows there are left as they are). gemm_tn_depth:
+     * row block m0 (6 rows, from 0) sums only over k < depth[m0 / 6] (A[k][m] = 0 beyond). */
+    void (*gemm_nn_rows)(int64_t M, int64_t N, int64_t K, const float *A, int64_t lda,
+                         const float *B, int64_t ldb, float *C, int64_t ldc, int accumulate,
+                         const int32_t *rows);
+    void (*gemm_tn_depth)(int64_t M, int64_t N, int64_t K, const float *A, int64_t lda,
+                          const float *B, int64_t ldb, float *C, int64_t ldc, int accumulate,
+                          const int32_t *depth);
 
     /* The softmax steps work on transposed score tiles S[j][i] (key j, query i): J rows of
      * n columns (n a multiple of 8), row stride ld, so that per-query statistics are vectors.
