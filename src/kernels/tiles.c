@@ -223,12 +223,31 @@ static inline float ld_f32(const float *p) { return *p; }
 static inline float ld_f16(const uint16_t *p) { return attn__f16_to_f32(*p); }
 static inline float ld_bf16(const uint16_t *p) { return attn__bf16_to_f32(*p); }
 
+/* Decoding streams K and V from memory once: each routine asks for the rows PF_ROWS ahead of
+ * the ones it works on (one prefetch per cache line), so that the memory system keeps a few
+ * kilobytes in flight across page boundaries, where the hardware prefetchers stop. Prefetches
+ * never fault, so rows past the end of the tensor are harmless. */
+enum { PF_ROWS = 8 };
+static inline void prefetch_rows(const void *p, int64_t ahead, int64_t rows, int64_t stride,
+                                 int64_t bytes) {
+#if defined(__GNUC__)
+    /* addresses by integer arithmetic: the rows ahead may lie past the tensor */
+    const uintptr_t c = (uintptr_t)p + (uintptr_t)(ahead * stride);
+    for (int64_t r = 0; r < rows; r++)
+        for (int64_t o = 0; o < bytes; o += 64)
+            __builtin_prefetch((const void *)(c + (uintptr_t)(r * stride + o)), 0, 0);
+#else
+    (void)p; (void)ahead; (void)rows; (void)stride; (void)bytes;
+#endif
+}
+
 #define ATTN__DOT_ROWS(NAME, T, VLOAD, SLOAD)                                                 \
     static void NAME(int64_t M, int64_t K, const T *A, int64_t lda, const float *x,          \
                      float *s) {                                                              \
         int64_t j = 0;                                                                        \
         for (; j + 4 <= M; j += 4) {                                                          \
             const T *a0 = A + j * lda, *a1 = a0 + lda, *a2 = a1 + lda, *a3 = a2 + lda;        \
+            prefetch_rows(a0, PF_ROWS, 4, lda * (int64_t)sizeof(T), K * (int64_t)sizeof(T));   \
             vf c0 = vf_zero(), c1 = vf_zero(), c2 = vf_zero(), c3 = vf_zero();                \
             int64_t k = 0;                                                                    \
             for (; k + VF_WIDTH <= K; k += VF_WIDTH) {                                        \
@@ -268,6 +287,9 @@ static inline float ld_bf16(const uint16_t *p) { return attn__bf16_to_f32(*p); }
             vf y2 = vf_mul(vf_load(y + n + 16), va), y3 = vf_mul(vf_load(y + n + 24), va);    \
             for (int64_t j = 0; j < M; j++) {                                                 \
                 const T *b = B + j * ldb + n;                                                 \
+                if (n == 0)                                                                   \
+                    prefetch_rows(B + j * ldb, PF_ROWS, 1, ldb * (int64_t)sizeof(T),          \
+                                  N * (int64_t)sizeof(T));                                    \
                 vf x = vf_set1(w[j]);                                                         \
                 y0 = vf_fma(x, VLOAD(b), y0);                                                 \
                 y1 = vf_fma(x, VLOAD(b + 8), y1);                                             \
