@@ -64,8 +64,8 @@ static void chunk_item(void *ctx, int64_t item, int thread) {
     int64_t chunk = item % J->nchunks, bh = item / J->nchunks, b = bh / p->Hkv, hk = bh % p->Hkv;
 
     float *Qs = attn__scratch_of(&J->scratch, thread);
-    float *Kbuf = Qs + C * D, *Vbuf = Kbuf + SUB * D, *s = Vbuf + SUB * Dv, *pr = s + SUB;
-    float *Oc = pr + SUB, *m = Oc + C * Dv, *l = m + C;
+    float *Kbuf = Qs + C * D, *Vbuf = Kbuf + SUB * D, *s = Vbuf + SUB * Dv, *pr = s + C * SUB;
+    float *Oc = pr + C * SUB, *m = Oc + C * Dv, *l = m + C, *alpha = l + C;
     for (int64_t c = 0; c < C; c++) {
         int64_t h = hk * p->group + c / p->Nq, i = c % p->Nq;
         attn__pack_rows(t, J->q, b, h, i, 1, D, Qs + c * D, D);
@@ -85,6 +85,32 @@ static void chunk_item(void *ctx, int64_t item, int thread) {
         const void *Vr = direct_rows(J->v, b, hk, jb, Dv, &ldv, &vh);
         if (!Kr) { Kr = attn__tile_rows(t, J->k, b, hk, jb, cnt, D, Kbuf, &ldk); kh = -1; }
         if (!Vr) { Vr = attn__tile_rows(t, J->v, b, hk, jb, cnt, Dv, Vbuf, &ldv); vh = -1; }
+        if (C > 1) {
+            /* the group's queries share each read of a K and a V row */
+            t->dot_group[kh + 1](C, cnt, D, Kr, ldk, Qs, D, s, SUB);
+            for (int64_t c = 0; c < C; c++) {
+                int64_t h = hk * p->group + c / p->Nq, i = c % p->Nq;
+                int64_t n = attn__key_end(p, b, i) - jb;
+                float *sc = s + c * SUB, *pc = pr + c * SUB;
+                alpha[c] = 1.0f;
+                if (n > cnt) n = cnt;
+                if (n < 0) n = 0;
+                memset(pc + n, 0, sizeof(float) * (size_t)(cnt - n));
+                if (n == 0) continue;
+                attn__mask_apply(p, b, h, i, jb, jb + n, sc);
+                float mx = t->row_max(n, sc), mnew = mx > m[c] ? mx : m[c];
+                if (mnew == -INFINITY) {
+                    memset(pc, 0, sizeof(float) * (size_t)n);
+                    continue;
+                }
+                alpha[c] = m[c] == -INFINITY ? 0.0f : expf(m[c] - mnew);
+                float sum = t->exp_row(n, sc, mnew, pc);
+                l[c] = l[c] * alpha[c] + sum;
+                m[c] = mnew;
+            }
+            t->axpy_group[vh + 1](C, cnt, Dv, pr, SUB, Vr, ldv, alpha, Oc, Dv);
+            continue;
+        }
         for (int64_t c = 0; c < C; c++) {
             int64_t h = hk * p->group + c / p->Nq, i = c % p->Nq;
             int64_t n = attn__key_end(p, b, i) - jb;
@@ -95,12 +121,12 @@ static void chunk_item(void *ctx, int64_t item, int thread) {
             attn__mask_apply(p, b, h, i, jb, jb + n, s);
             float mx = t->row_max(n, s), mnew = mx > m[c] ? mx : m[c];
             if (mnew == -INFINITY) continue;
-            float alpha = m[c] == -INFINITY ? 0.0f : expf(m[c] - mnew);
+            float alpha1 = m[c] == -INFINITY ? 0.0f : expf(m[c] - mnew);
             float sum = t->exp_row(n, s, mnew, pr);
-            l[c] = l[c] * alpha + sum;
+            l[c] = l[c] * alpha1 + sum;
             m[c] = mnew;
-            if (vh < 0) t->axpy_rows(n, Dv, pr, Vr, ldv, alpha, Oc + c * Dv);
-            else t->axpy_rows_h[vh](n, Dv, pr, Vr, ldv, alpha, Oc + c * Dv);
+            if (vh < 0) t->axpy_rows(n, Dv, pr, Vr, ldv, alpha1, Oc + c * Dv);
+            else t->axpy_rows_h[vh](n, Dv, pr, Vr, ldv, alpha1, Oc + c * Dv);
         }
     }
     for (int64_t c = 0; c < C; c++) {
@@ -149,7 +175,7 @@ attn_status_t attn__sdpa_forward_decode(const attn__sdpa_t *p, attn_src_t q, att
     int64_t items = p->B * p->Hkv * J.nchunks;
     const double flops = attn__sdpa_flops(p);
     int threads = attn__threads_for(items > rows ? items : rows, flops);
-    size_t work = (size_t)(C * p->D + SUB * p->D + SUB * p->Dv + 2 * SUB + C * p->Dv + 2 * C);
+    size_t work = (size_t)(C * p->D + SUB * p->D + SUB * p->Dv + 2 * C * SUB + C * p->Dv + 3 * C);
     size_t merge = (size_t)(2 * p->Dv + 16);
     attn_status_t st = attn__scratch_alloc(&J.scratch, threads, work > merge ? work : merge,
                                            "decoding");

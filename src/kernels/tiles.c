@@ -319,6 +319,103 @@ ATTN__AXPY_ROWS(axpy_rows, float, vf_load, ld_f32)
 ATTN__AXPY_ROWS(axpy_rows_f16, uint16_t, vf_load_f16, ld_f16)
 ATTN__AXPY_ROWS(axpy_rows_bf16, uint16_t, vf_load_bf16, ld_bf16)
 
+/* Grouped-query decoding: G <= 4 queries against the same rows, each row read once for all
+ * of them. Per query the sums are those of dot_rows and axpy_rows, in the same order:
+ *   s[g * lds + j] = sum_k A[j][k] x[g * ldx + k]                       (j < M)
+ *   y[g * ldy + n] = y[g * ldy + n] a[g] + sum_j w[g * ldw + j] B[j][n]   (n < N) */
+#define ATTN__DOT_GROUP(NAME, T, VLOAD, SLOAD)                                                \
+    static void NAME(int64_t G, int64_t M, int64_t K, const T *A, int64_t lda,               \
+                     const float *x, int64_t ldx, float *s, int64_t lds) {                    \
+        const float *x0 = x, *x1 = x + ldx, *x2 = x + 2 * ldx, *x3 = x + 3 * ldx;             \
+        for (int64_t j = 0; j < M; j++) {                                                     \
+            const T *a = A + j * lda;                                                         \
+            if ((j & 3) == 0)                                                                 \
+                prefetch_rows(a, PF_ROWS, 4, lda * (int64_t)sizeof(T), K * (int64_t)sizeof(T)); \
+            vf c0 = vf_zero(), c1 = vf_zero(), c2 = vf_zero(), c3 = vf_zero();                \
+            int64_t k = 0;                                                                    \
+            for (; k + VF_WIDTH <= K; k += VF_WIDTH) {                                        \
+                vf av = VLOAD(a + k);                                                         \
+                c0 = vf_fma(av, vf_load(x0 + k), c0);                                         \
+                if (G > 1) c1 = vf_fma(av, vf_load(x1 + k), c1);                              \
+                if (G > 2) c2 = vf_fma(av, vf_load(x2 + k), c2);                              \
+                if (G > 3) c3 = vf_fma(av, vf_load(x3 + k), c3);                              \
+            }                                                                                 \
+            float t[4] = {vf_hsum(c0), vf_hsum(c1), vf_hsum(c2), vf_hsum(c3)};                \
+            for (int64_t g = 0; g < G; g++) {                                                 \
+                for (int64_t kk = k; kk < K; kk++) t[g] += SLOAD(a + kk) * x[g * ldx + kk];   \
+                s[g * lds + j] = t[g];                                                        \
+            }                                                                                 \
+        }                                                                                     \
+    }
+
+#define ATTN__AXPY_GROUP(NAME, T, VLOAD, SLOAD)                                               \
+    static void NAME(int64_t G, int64_t M, int64_t N, const float *w, int64_t ldw,           \
+                     const T *B, int64_t ldb, const float *a, float *y, int64_t ldy) {        \
+        int64_t n = 0;                                                                        \
+        for (; n + 2 * VF_WIDTH <= N; n += 2 * VF_WIDTH) {                                    \
+            vf acc[4][2];                                                                     \
+            for (int64_t g = 0; g < G; g++) {                                                 \
+                vf va = vf_set1(a[g]);                                                        \
+                acc[g][0] = vf_mul(vf_load(y + g * ldy + n), va);                             \
+                acc[g][1] = vf_mul(vf_load(y + g * ldy + n + VF_WIDTH), va);                  \
+            }                                                                                 \
+            for (int64_t j = 0; j < M; j++) {                                                 \
+                const T *b = B + j * ldb + n;                                                 \
+                if (n == 0)                                                                   \
+                    prefetch_rows(B + j * ldb, PF_ROWS, 1, ldb * (int64_t)sizeof(T),          \
+                                  N * (int64_t)sizeof(T));                                    \
+                vf b0 = VLOAD(b), b1 = VLOAD(b + VF_WIDTH);                                   \
+                for (int64_t g = 0; g < G; g++) {                                             \
+                    vf xv = vf_set1(w[g * ldw + j]);                                          \
+                    acc[g][0] = vf_fma(xv, b0, acc[g][0]);                                    \
+                    acc[g][1] = vf_fma(xv, b1, acc[g][1]);                                    \
+                }                                                                             \
+            }                                                                                 \
+            for (int64_t g = 0; g < G; g++) {                                                 \
+                vf_store(y + g * ldy + n, acc[g][0]);                                         \
+                vf_store(y + g * ldy + n + VF_WIDTH, acc[g][1]);                              \
+            }                                                                                 \
+        }                                                                                     \
+        for (; n + VF_WIDTH <= N; n += VF_WIDTH)                                              \
+            for (int64_t g = 0; g < G; g++) {                                                 \
+                vf y0 = vf_mul(vf_load(y + g * ldy + n), vf_set1(a[g]));                      \
+                for (int64_t j = 0; j < M; j++)                                               \
+                    y0 = vf_fma(vf_set1(w[g * ldw + j]), VLOAD(B + j * ldb + n), y0);         \
+                vf_store(y + g * ldy + n, y0);                                                \
+            }                                                                                 \
+        for (; n < N; n++)                                                                    \
+            for (int64_t g = 0; g < G; g++) {                                                 \
+                float t = y[g * ldy + n] * a[g];                                              \
+                for (int64_t j = 0; j < M; j++) t += w[g * ldw + j] * SLOAD(B + j * ldb + n); \
+                y[g * ldy + n] = t;                                                           \
+            }                                                                                 \
+    }
+
+ATTN__DOT_GROUP(dot_group_f32, float, vf_load, ld_f32)
+ATTN__DOT_GROUP(dot_group_f16, uint16_t, vf_load_f16, ld_f16)
+ATTN__DOT_GROUP(dot_group_bf16, uint16_t, vf_load_bf16, ld_bf16)
+ATTN__AXPY_GROUP(axpy_group_f32, float, vf_load, ld_f32)
+ATTN__AXPY_GROUP(axpy_group_f16, uint16_t, vf_load_f16, ld_f16)
+ATTN__AXPY_GROUP(axpy_group_bf16, uint16_t, vf_load_bf16, ld_bf16)
+
+/* the storage-typed entries of the table take the rows as void pointers */
+#define ATTN__GROUP_ENTRY(NAME, T)                                                            \
+    static void NAME##_v(int64_t G, int64_t M, int64_t K, const void *A, int64_t lda,        \
+                         const float *x, int64_t ldx, float *s, int64_t lds) {                \
+        NAME(G, M, K, (const T *)A, lda, x, ldx, s, lds);                                     \
+    }
+ATTN__GROUP_ENTRY(dot_group_f32, float)
+ATTN__GROUP_ENTRY(dot_group_f16, uint16_t)
+ATTN__GROUP_ENTRY(dot_group_bf16, uint16_t)
+#define ATTN__AXPY_ENTRY(NAME, T)                                                             \
+    static void NAME##_v(int64_t G, int64_t M, int64_t N, const float *w, int64_t ldw,       \
+                         const void *B, int64_t ldb, const float *a, float *y, int64_t ldy) { \
+        NAME(G, M, N, w, ldw, (const T *)B, ldb, a, y, ldy);                                  \
+    }
+ATTN__AXPY_ENTRY(axpy_group_f32, float)
+ATTN__AXPY_ENTRY(axpy_group_f16, uint16_t)
+ATTN__AXPY_ENTRY(axpy_group_bf16, uint16_t)
+
 static float row_max(int64_t n, const float *s) {
     vf acc = vf_set1(-INFINITY);
     int64_t j = 0;
@@ -361,5 +458,7 @@ static void bf16_to_f32(int64_t n, const uint16_t *src, float *dst) {
 const attn__tiles_t ISA_NAME(attn__tiles) = {
     STR(ATTN_TILES_ISA), gemm_nn, gemm_tn, gemm_nn_rows, gemm_tn_depth, softmax_update, exp_sub, softmax_grad,
     dot_rows, axpy_rows, {dot_rows_f16, dot_rows_bf16}, {axpy_rows_f16, axpy_rows_bf16},
+    {dot_group_f32_v, dot_group_f16_v, dot_group_bf16_v},
+    {axpy_group_f32_v, axpy_group_f16_v, axpy_group_bf16_v},
     row_max, exp_row, f16_to_f32, bf16_to_f32, scale_vec,
 };

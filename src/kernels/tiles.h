@@ -59,6 +59,14 @@ typedef struct attn__tiles {
                           float *s);
     void (*axpy_rows_h[2])(int64_t M, int64_t N, const float *w, const uint16_t *B,
                            int64_t ldb, float a, float *y);
+    /* Grouped-query decoding, G <= 4 queries sharing each row read, rows stored as [0] fp32,
+     * [1] fp16, [2] bf16 (per query the sums of dot_rows / axpy_rows, in their order):
+     * s[g * lds + j] = sum_k A[j][k] x[g * ldx + k] for j < M, g < G;
+     * y[g * ldy + n] = y[g * ldy + n] a[g] + sum_j w[g * ldw + j] B[j][n] for n < N. */
+    void (*dot_group[3])(int64_t G, int64_t M, int64_t K, const void *A, int64_t lda,
+                         const float *x, int64_t ldx, float *s, int64_t lds);
+    void (*axpy_group[3])(int64_t G, int64_t M, int64_t N, const float *w, int64_t ldw,
+                          const void *B, int64_t ldb, const float *a, float *y, int64_t ldy);
     /* max of s[0..n) (-inf when all are) */
     float (*row_max)(int64_t n, const float *s);
     /* p[j] = exp(s[j] - m) for j < n, returning their sum (m finite) */
