@@ -416,6 +416,24 @@ ATTN__AXPY_ENTRY(axpy_group_f32, float)
 ATTN__AXPY_ENTRY(axpy_group_f16, uint16_t)
 ATTN__AXPY_ENTRY(axpy_group_bf16, uint16_t)
 
+/* the additive (Bahdanau) attention score and its backward's tanh values */
+static float tanh_dot(int64_t n, const float *v, const float *q, const float *k) {
+    vf acc = vf_zero();
+    int64_t i = 0;
+    for (; i + VF_WIDTH <= n; i += VF_WIDTH)
+        acc = vf_fma(vf_load(v + i), vf_tanh(vf_add(vf_load(q + i), vf_load(k + i))), acc);
+    float s = vf_hsum(acc);
+    for (; i < n; i++) s += v[i] * tanhf(q[i] + k[i]);
+    return s;
+}
+
+static void tanh_sum(int64_t n, const float *q, const float *k, float *t) {
+    int64_t i = 0;
+    for (; i + VF_WIDTH <= n; i += VF_WIDTH)
+        vf_store(t + i, vf_tanh(vf_add(vf_load(q + i), vf_load(k + i))));
+    for (; i < n; i++) t[i] = tanhf(q[i] + k[i]);
+}
+
 static float row_max(int64_t n, const float *s) {
     vf acc = vf_set1(-INFINITY);
     int64_t j = 0;
@@ -460,5 +478,5 @@ const attn__tiles_t ISA_NAME(attn__tiles) = {
     dot_rows, axpy_rows, {dot_rows_f16, dot_rows_bf16}, {axpy_rows_f16, axpy_rows_bf16},
     {dot_group_f32_v, dot_group_f16_v, dot_group_bf16_v},
     {axpy_group_f32_v, axpy_group_f16_v, axpy_group_bf16_v},
-    row_max, exp_row, f16_to_f32, bf16_to_f32, scale_vec,
+    row_max, exp_row, f16_to_f32, bf16_to_f32, scale_vec, tanh_dot, tanh_sum,
 };

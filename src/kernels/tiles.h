@@ -76,6 +76,10 @@ typedef struct attn__tiles {
     void (*bf16_to_f32)(int64_t n, const uint16_t *src, float *dst);
     /* x[j] *= a for j < n */
     void (*scale)(int64_t n, float a, float *x);
+    /* Additive attention: sum_i v[i] tanh(q[i] + k[i]) (lanes, then their sum in a fixed
+     * order), and t[i] = tanh(q[i] + k[i]); tanh to within 3e-7 relative. */
+    float (*tanh_dot)(int64_t n, const float *v, const float *q, const float *k);
+    void (*tanh_sum)(int64_t n, const float *q, const float *k, float *t);
 } attn__tiles_t;
 
 /* The tile set for this CPU (ATTN_ISA=generic forces the portable one). Never NULL. */

@@ -3,6 +3,7 @@
 #include "nn/rnn_attention.h"
 
 #include "core/runtime.h"
+#include "kernels/tiles.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -162,7 +163,7 @@ attn_status_t attn__rnn_attention_keys_backward(const attn__rnn_attention_t *at,
 /* ---- one decoder step ----------------------------------------------------------------------
  * The batch rows go to the thread pool in chunks of ROWS; the backward keeps dv per chunk and
  * adds the chunks in order, so the bits do not depend on the thread count. */
-enum { ROWS = 4 };
+enum { ROWS = 4, TANH_BLOCK = 256 };
 
 typedef struct fwd_job {
     const attn__rnn_attention_t *at;
@@ -172,6 +173,7 @@ typedef struct fwd_job {
     float *alpha, *ctx, *cache;
     const float *v;
     int additive;
+    const attn__tiles_t *tiles;
 } fwd_job_t;
 
 static void forward_rows(void *ctx_, int64_t b0, int64_t b1) {
@@ -187,7 +189,7 @@ static void forward_rows(void *ctx_, int64_t b0, int64_t b1) {
             const float *k = J->keys + (b * Tk + j) * dk;
             float acc = 0.0f;
             if (J->additive)
-                for (int64_t i = 0; i < A; i++) acc += v[i] * tanhf(q[i] + k[i]);
+                acc = J->tiles->tanh_dot(A, v, q, k);
             else
                 for (int64_t i = 0; i < dk; i++) acc += q[i] * k[i];
             e[j] = acc;
@@ -222,7 +224,7 @@ attn_status_t attn__rnn_attention_forward(const attn__rnn_attention_t *at,
     const float *v = additive ? attn__pw(ps, at->v) : NULL;
     if (additive) attn__gemm(0, 1, B, A, hs, 1.0f, s, hs, attn__pw(ps, at->w), hs, 0.0f, cache,
                              2 * A);
-    fwd_job_t J = {at, B, Tk, s, h, keys, lens, alpha, ctx, cache, v, additive};
+    fwd_job_t J = {at, B, Tk, s, h, keys, lens, alpha, ctx, cache, v, additive, attn__tiles()};
     attn__parallel_range(B, ROWS, (double)B * (double)Tk * (double)(additive ? 30 * A : 2 * dk),
                          forward_rows, &J);
     return ATTN_STATUS_OK;
@@ -248,6 +250,7 @@ typedef struct bwd_job {
     const float *v;
     int additive;
     float *dv_part; /* [chunks][A] */
+    const attn__tiles_t *tiles;
 } bwd_job_t;
 
 static void backward_rows(void *ctx_, int64_t b0, int64_t b1) {
@@ -277,12 +280,18 @@ static void backward_rows(void *ctx_, int64_t b0, int64_t b1) {
             float *dkj = dkeys ? dkeys + (b * Tk + j) * dk : NULL;
             if (additive) {
                 const float *q = cache + b * 2 * A;
-                for (int64_t i = 0; i < A; i++) {
-                    float t = tanhf(q[i] + k[i]);
-                    float dp = de * v[i] * (1.0f - t * t);
-                    dv[i] += de * t;
-                    dq[i] += dp;
-                    if (dkj) dkj[i] += dp;
+                float tb[TANH_BLOCK];
+                for (int64_t i0 = 0; i0 < A; i0 += TANH_BLOCK) {
+                    const int64_t ni = A - i0 < TANH_BLOCK ? A - i0 : TANH_BLOCK;
+                    J->tiles->tanh_sum(ni, q + i0, k + i0, tb);
+                    for (int64_t u = 0; u < ni; u++) {
+                        const int64_t i = i0 + u;
+                        float t = tb[u];
+                        float dp = de * v[i] * (1.0f - t * t);
+                        dv[i] += de * t;
+                        dq[i] += dp;
+                        if (dkj) dkj[i] += dp;
+                    }
                 }
             } else {
                 const float *sb = s + b * hs;
@@ -313,7 +322,7 @@ attn_status_t attn__rnn_attention_backward(const attn__rnn_attention_t *at, attn
     const float *v = additive ? attn__pw(ps, at->v) : NULL;
     float *dv = additive ? attn__pg(ps, at->v) : NULL;
     bwd_job_t J = {at, B, Tk, s, h, keys, lens, alpha, cache, dctx, dalpha, ds, dh, dkeys, v,
-                   additive, NULL};
+                   additive, NULL, attn__tiles()};
     const int64_t chunks = (B + ROWS - 1) / ROWS;
     if (additive) {
         J.dv_part = calloc((size_t)(chunks * A), sizeof(float));
