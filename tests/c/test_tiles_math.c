@@ -8,23 +8,11 @@
  *   - tanh_dot, sum v tanh(q + k), within 1e-6 of the double sum (relative to sum |v t|).
  * Measured maxima are printed. */
 #include "kernels/tiles.h"
+#include "check.h"
 
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
-
-static int checks, failures;
-
-#define CHECK(cond, ...)                                                                      \
-    do {                                                                                      \
-        checks++;                                                                             \
-        if (!(cond)) {                                                                        \
-            failures++;                                                                       \
-            fprintf(stderr, "FAIL %s:%d: ", __FILE__, __LINE__);                              \
-            fprintf(stderr, __VA_ARGS__);                                                     \
-            fputc('\n', stderr);                                                              \
-        }                                                                                     \
-    } while (0)
 
 enum { N = 20001 };
 
@@ -132,6 +120,5 @@ int main(void) {
         exp_case(sets[i]);
         tanh_case(sets[i]);
     }
-    printf("test_tiles_math: %d checks, %d failures\n", checks, failures);
-    return failures ? 1 : 0;
+    return check_report("test_tiles_math");
 }
