@@ -82,6 +82,23 @@ static void causal_limits(const attn__sdpa_t *p, int64_t b, int64_t i0, int64_t 
     }
 }
 
+/* Asks for rows [n0, n0 + rows) of T[b, h] (fp32, contiguous rows) to be brought into the
+ * cache ahead of use: the next key / value tile while the current one is computed, so that
+ * long sequences, whose K and V no longer fit the last-level cache, do not stall on memory. */
+static void prefetch_tile(attn_src_t t, int64_t b, int64_t h, int64_t n0, int64_t rows,
+                          int64_t dim) {
+#if defined(__GNUC__)
+    if (t.dtype != ATTN_DTYPE_F32 || t.stride[3] != 1 || rows <= 0) return;
+    const char *base = (const char *)(attn__f32(t) + b * t.stride[0] + h * t.stride[1] +
+                                      n0 * t.stride[2]);
+    const int64_t bytes = dim * (int64_t)sizeof(float), ld = t.stride[2] * (int64_t)sizeof(float);
+    for (int64_t r = 0; r < rows; r++)
+        for (int64_t o = 0; o < bytes; o += 64) __builtin_prefetch(base + r * ld + o, 0, 2);
+#else
+    (void)t; (void)b; (void)h; (void)n0; (void)rows; (void)dim;
+#endif
+}
+
 static size_t forward_scratch(const attn__sdpa_t *p) {
     return (size_t)(p->D * BR + BC * p->D + BC * p->Dv + BC * BR + BR * p->Dv + 3 * BR);
 }
@@ -113,8 +130,11 @@ static void forward_item(void *ctx, int64_t item, int thread) {
          * grows with c, so each block of queries needs only a prefix of the keys */
         const int diagonal = p->causal != ATTN_CAUSAL_NONE && attn__key_end(p, b, i0) < j0 + cols;
         if (diagonal) causal_limits(p, b, i0, rows, j0, cols, n, need_rows, need_keys);
+        const int64_t next = attn__min64(BC, kend - j0 - BC);
+        prefetch_tile(J->k, b, hk, j0 + BC, next, D);
         if (diagonal) t->gemm_nn_rows(cols, n, D, Kr, ldk, Qt, BR, St, BR, 0, need_rows);
         else t->gemm_nn(cols, n, D, Kr, ldk, Qt, BR, St, BR, 0);
+        prefetch_tile(J->v, b, hk, j0 + BC, next, Dv);
         attn__mask_tile(p, b, h, i0, rows, j0, cols, St);
         t->softmax_update(cols, n, St, BR, m, l, alpha);
         for (int64_t r = 0; r < rows; r++)

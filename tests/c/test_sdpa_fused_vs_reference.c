@@ -57,6 +57,8 @@ static const tu_case cases[] = {
     /* decoding shapes (Nq * Hq / Hkv <= 4 queries against Nk >= 256 keys), over several
      * 512-key chunks */
     {SZ("decode Nq=1 MQA Nk=1100", 2, 4, 1, 1, 1100, 64, 64)},
+    {SZ("decode Nq=1 GQA odd Nk, odd D", 1, 6, 2, 1, 1101, 37, 19)},
+    {SZ("decode Nq=1 MQA G=2 Nk=577", 1, 2, 1, 1, 577, 64, 8)},
     {SZ("decode Nq=2 GQA bottom-right key_lens", 3, 4, 2, 2, 700, 32, 48), .causal = BR,
      .key_lens = TU_KL_ZERO},
     {SZ("decode Nq=4 top-left bias -inf", 2, 2, 2, 4, 600, 16, 16), .causal = TL,
