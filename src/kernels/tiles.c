@@ -399,47 +399,84 @@ ATTN__AXPY_ROWS(axpy_rows_bf16, uint16_t, vf_load_bf16, ld_bf16)
         }                                                                                     \
     }
 
-#define ATTN__AXPY_GROUP(NAME, T, VLOAD, SLOAD)                                               \
-    static void NAME(int64_t G, int64_t M, int64_t N, const float *w, int64_t ldw,           \
-                     const T *B, int64_t ldb, const float *a, float *y, int64_t ldy) {        \
+/* axpy_group keeps the 2 x G accumulators in named registers (an array indexed by a run-time
+ * G went through the stack); G is a compile-time constant in each copy of the loop. */
+#define ATTN__AXPY_GROUP_BODY(T, VLOAD, SLOAD, G)                                             \
+    do {                                                                                      \
+        const float *w0 = w, *w1 = w + ldw, *w2 = w + 2 * ldw, *w3 = w + 3 * ldw;             \
         int64_t n = 0;                                                                        \
         for (; n + 2 * VF_WIDTH <= N; n += 2 * VF_WIDTH) {                                    \
-            vf acc[4][2];                                                                     \
-            for (int64_t g = 0; g < G; g++) {                                                 \
-                vf va = vf_set1(a[g]);                                                        \
-                acc[g][0] = vf_mul(vf_load(y + g * ldy + n), va);                             \
-                acc[g][1] = vf_mul(vf_load(y + g * ldy + n + VF_WIDTH), va);                  \
+            float *y0 = y + n, *y1 = y0 + ldy, *y2 = y1 + ldy, *y3 = y2 + ldy;                \
+            vf a00 = vf_zero(), a01 = vf_zero(), a10 = vf_zero(), a11 = vf_zero();            \
+            vf a20 = vf_zero(), a21 = vf_zero(), a30 = vf_zero(), a31 = vf_zero();            \
+            a00 = vf_mul(vf_load(y0), vf_set1(a[0]));                                         \
+            a01 = vf_mul(vf_load(y0 + VF_WIDTH), vf_set1(a[0]));                              \
+            if (G > 1) {                                                                      \
+                a10 = vf_mul(vf_load(y1), vf_set1(a[1]));                                     \
+                a11 = vf_mul(vf_load(y1 + VF_WIDTH), vf_set1(a[1]));                          \
+            }                                                                                 \
+            if (G > 2) {                                                                      \
+                a20 = vf_mul(vf_load(y2), vf_set1(a[2]));                                     \
+                a21 = vf_mul(vf_load(y2 + VF_WIDTH), vf_set1(a[2]));                          \
+            }                                                                                 \
+            if (G > 3) {                                                                      \
+                a30 = vf_mul(vf_load(y3), vf_set1(a[3]));                                     \
+                a31 = vf_mul(vf_load(y3 + VF_WIDTH), vf_set1(a[3]));                          \
             }                                                                                 \
             for (int64_t j = 0; j < M; j++) {                                                 \
                 const T *b = B + j * ldb + n;                                                 \
                 if (n == 0)                                                                   \
                     prefetch_rows(B + j * ldb, PF_ROWS, 1, ldb * (int64_t)sizeof(T),          \
                                   N * (int64_t)sizeof(T));                                    \
-                vf b0 = VLOAD(b), b1 = VLOAD(b + VF_WIDTH);                                   \
-                for (int64_t g = 0; g < G; g++) {                                             \
-                    vf xv = vf_set1(w[g * ldw + j]);                                          \
-                    acc[g][0] = vf_fma(xv, b0, acc[g][0]);                                    \
-                    acc[g][1] = vf_fma(xv, b1, acc[g][1]);                                    \
+                vf b0 = VLOAD(b), b1 = VLOAD(b + VF_WIDTH), xv = vf_set1(w0[j]);              \
+                a00 = vf_fma(xv, b0, a00);                                                    \
+                a01 = vf_fma(xv, b1, a01);                                                    \
+                if (G > 1) {                                                                  \
+                    xv = vf_set1(w1[j]);                                                      \
+                    a10 = vf_fma(xv, b0, a10);                                                \
+                    a11 = vf_fma(xv, b1, a11);                                                \
+                }                                                                             \
+                if (G > 2) {                                                                  \
+                    xv = vf_set1(w2[j]);                                                      \
+                    a20 = vf_fma(xv, b0, a20);                                                \
+                    a21 = vf_fma(xv, b1, a21);                                                \
+                }                                                                             \
+                if (G > 3) {                                                                  \
+                    xv = vf_set1(w3[j]);                                                      \
+                    a30 = vf_fma(xv, b0, a30);                                                \
+                    a31 = vf_fma(xv, b1, a31);                                                \
                 }                                                                             \
             }                                                                                 \
-            for (int64_t g = 0; g < G; g++) {                                                 \
-                vf_store(y + g * ldy + n, acc[g][0]);                                         \
-                vf_store(y + g * ldy + n + VF_WIDTH, acc[g][1]);                              \
-            }                                                                                 \
+            vf_store(y0, a00);                                                                \
+            vf_store(y0 + VF_WIDTH, a01);                                                     \
+            if (G > 1) { vf_store(y1, a10); vf_store(y1 + VF_WIDTH, a11); }                   \
+            if (G > 2) { vf_store(y2, a20); vf_store(y2 + VF_WIDTH, a21); }                   \
+            if (G > 3) { vf_store(y3, a30); vf_store(y3 + VF_WIDTH, a31); }                   \
         }                                                                                     \
         for (; n + VF_WIDTH <= N; n += VF_WIDTH)                                              \
-            for (int64_t g = 0; g < G; g++) {                                                 \
+            for (int64_t g = 0; g < (G); g++) {                                               \
                 vf y0 = vf_mul(vf_load(y + g * ldy + n), vf_set1(a[g]));                      \
                 for (int64_t j = 0; j < M; j++)                                               \
                     y0 = vf_fma(vf_set1(w[g * ldw + j]), VLOAD(B + j * ldb + n), y0);         \
                 vf_store(y + g * ldy + n, y0);                                                \
             }                                                                                 \
         for (; n < N; n++)                                                                    \
-            for (int64_t g = 0; g < G; g++) {                                                 \
+            for (int64_t g = 0; g < (G); g++) {                                               \
                 float t = y[g * ldy + n] * a[g];                                              \
                 for (int64_t j = 0; j < M; j++) t += w[g * ldw + j] * SLOAD(B + j * ldb + n); \
                 y[g * ldy + n] = t;                                                           \
             }                                                                                 \
+    } while (0)
+
+#define ATTN__AXPY_GROUP(NAME, T, VLOAD, SLOAD)                                               \
+    static void NAME(int64_t G, int64_t M, int64_t N, const float *w, int64_t ldw,           \
+                     const T *B, int64_t ldb, const float *a, float *y, int64_t ldy) {        \
+        switch (G) {                                                                          \
+        case 1: ATTN__AXPY_GROUP_BODY(T, VLOAD, SLOAD, 1); break;                             \
+        case 2: ATTN__AXPY_GROUP_BODY(T, VLOAD, SLOAD, 2); break;                             \
+        case 3: ATTN__AXPY_GROUP_BODY(T, VLOAD, SLOAD, 3); break;                             \
+        default: ATTN__AXPY_GROUP_BODY(T, VLOAD, SLOAD, 4); break;                            \
+        }                                                                                     \
     }
 
 ATTN__DOT_GROUP(dot_group_f32, float, vf_load, ld_f32)
