@@ -62,7 +62,13 @@ if [ "$unfinished" = 1 ]; then
   echo "g2p-results: not every run has finished; call the script again to go on" >&2
   exit 0
 fi
-"$attn" g2p eval --model "$out/g2p-transformer.safetensors" \
-  --model "$out/g2p-rnn-attention.safetensors" --model "$out/g2p-rnn.safetensors" \
+# the final weights of each run (PATH.last; the best-dev checkpoints, PATH, are chosen on a
+# 1000-word dev sample, too small to tell the last steps apart), copied under the models' names
+mkdir -p "$out/final"
+for name in g2p-transformer g2p-rnn-attention g2p-rnn; do
+  cp "$out/$name.safetensors.last" "$out/final/$name.safetensors"
+done
+"$attn" g2p eval --model "$out/final/g2p-transformer.safetensors" \
+  --model "$out/final/g2p-rnn-attention.safetensors" --model "$out/final/g2p-rnn.safetensors" \
   --test "$data/g014b2b.test" --threads "$threads" --plot "$out/wer-by-length.svg" |
   tee "$out/results.txt"
