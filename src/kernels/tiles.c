@@ -70,7 +70,6 @@ static void micro_edge(int64_t mr, int64_t nr, int64_t K, const float *A, int64_
  * vector speed too; KPAD_MAX bounds the padded copies on the stack. */
 enum { KPAD_MAX = 256 };
 
-
 static inline void block(int64_t mr, int64_t nr, int64_t K, const float *A, int64_t ars,
                          int64_t aks, const float *B, int64_t ldb, float *C, int64_t ldc,
                          int acc) {
