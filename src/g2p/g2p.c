@@ -190,9 +190,10 @@ attn_status_t attn__g2p_pronounce(attn__g2p_t *g, const char *const *words, int6
     by_len_t *order = malloc(sizeof *order * (size_t)(n ? n : 1));
     int32_t *src = malloc(sizeof(int32_t) * (size_t)(o.batch * 256));
     int64_t *lens = malloc(sizeof(int64_t) * (size_t)o.batch);
+    int64_t *caps = malloc(sizeof(int64_t) * (size_t)o.batch);
     attn__hyp_t *hyps = malloc(sizeof *hyps * (size_t)(o.batch * o.nbest));
     attn_status_t st = ATTN_STATUS_OK;
-    if (!order || !src || !lens || !hyps) {
+    if (!order || !src || !lens || !caps || !hyps) {
         st = attn__fail(ATTN_STATUS_OUT_OF_MEMORY, "pronounce: out of memory");
         goto end;
     }
@@ -211,10 +212,11 @@ attn_status_t attn__g2p_pronounce(attn__g2p_t *g, const char *const *words, int6
         }
         if ((st = g->model->ops->encode(g->model, B, S, src, lens)) != ATTN_STATUS_OK) goto end;
         int64_t max_len = g->cfg.max_len - 1;
+        for (int64_t b = 0; b < B; b++) caps[b] = attn__g2p_length_cap(lens[b]);
         if (o.beam == 1) {
-            st = attn__greedy(&stepper, B, max_len, hyps);
+            st = attn__greedy(&stepper, B, max_len, caps, hyps);
         } else {
-            attn__beam_opts_t bo = {o.beam, o.nbest, o.alpha, max_len};
+            attn__beam_opts_t bo = {o.beam, o.nbest, o.alpha, max_len, caps};
             st = attn__beam_search(&stepper, B, bo, hyps);
         }
         if (st != ATTN_STATUS_OK) goto end;
@@ -242,6 +244,7 @@ end:
     free(order);
     free(src);
     free(lens);
+    free(caps);
     free(hyps);
     return st;
 }

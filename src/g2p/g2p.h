@@ -57,7 +57,14 @@ typedef struct attn__g2p_decode_opts {
 
 typedef void (*attn__g2p_progress_fn)(void *user, int64_t done, int64_t total);
 
-/* Pronounces n words (out: n * nbest results, word i's best first at out[i * nbest]). A word
+/* The most phonemes a word of `letters` letters may get: 2 * letters + 10. The standard train
+ * split's longest expansions are abbreviations ("REP": 3 letters, 12 phonemes; "W": 1, 7), at
+ * most 2 * letters + 6; past the cap decoding forces </s>, so a model caught in a loop ("V IY V
+ * IY ...") stops early instead of running to max_len. */
+static inline int64_t attn__g2p_length_cap(int64_t letters) { return 2 * letters + 10; }
+
+/* Pronounces n words (out: n * nbest results, word i's best first at out[i * nbest]), each at
+ * most attn__g2p_length_cap(its length) phonemes (and the model's max_len - 1). A word
  * with a character outside the alphabet fails the whole call with a message naming it;
  * check words first with attn__g2p_check_word to skip them instead. */
 attn_status_t attn__g2p_pronounce(attn__g2p_t *g, const char *const *words, int64_t n,

@@ -28,7 +28,7 @@ static int set_hyp(attn__hyp_t *h, const int32_t *tokens, int64_t len, float log
 }
 
 attn_status_t attn__greedy(const attn__stepper_t *m, int64_t B, int64_t max_len,
-                           attn__hyp_t *out) {
+                           const int64_t *caps, attn__hyp_t *out) {
     if (B < 1 || max_len < 1)
         return attn__fail(ATTN_STATUS_BAD_ARGUMENT, "greedy decoding of %lld sources up to %lld "
                           "tokens; both must be >= 1", (long long)B, (long long)max_len);
@@ -51,7 +51,8 @@ attn_status_t attn__greedy(const attn__stepper_t *m, int64_t B, int64_t max_len,
             if (done[b]) { prev[b] = m->eos; continue; }
             const float *row = logp + b * V;
             int32_t best = 0;
-            for (int32_t v = 1; v < V; v++) if (row[v] > row[best]) best = v;
+            if (caps && len[b] >= caps[b]) best = m->eos; /* at its cap: the end is forced */
+            else for (int32_t v = 1; v < V; v++) if (row[v] > row[best]) best = v;
             lp[b] += row[best];
             if (best == m->eos) done[b] = 1;
             else { hist[b * max_len + len[b]++] = best; live++; }
@@ -125,12 +126,13 @@ attn_status_t attn__beam_search(const attn__stepper_t *m, int64_t B, attn__beam_
                 }
                 continue;
             }
-            /* the 2K best extensions, kept sorted */
+            /* the 2K best extensions, kept sorted (only </s> once the source's cap is reached) */
             int64_t nc = 0;
+            const int capped = o.caps && t >= o.caps[b];
             for (int64_t k = 0; k < K; k++) {
                 if (score[base + k] == -INFINITY) continue;
                 const float *row = logp + (base + k) * V;
-                for (int64_t v = 0; v < V; v++) {
+                for (int64_t v = capped ? m->eos : 0; v < (capped ? m->eos + 1 : V); v++) {
                     cand_t c = {score[base + k] + row[v], k * V + v};
                     if (nc == C && !before(c, cand[C - 1])) continue;
                     int64_t pos = nc < C ? nc++ : C - 1;

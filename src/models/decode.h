@@ -40,6 +40,9 @@ typedef struct attn__beam_opts {
     int32_t nbest;     /* hypotheses returned per source, 1 <= nbest <= K */
     float alpha;       /* length penalty exponent, 0 = none */
     int64_t max_len;   /* tokens per hypothesis at most (without </s>) */
+    const int64_t *caps; /* NULL, or [B] per-source caps: a hypothesis of source b that has
+                          * caps[b] tokens can only end (</s> is forced, as fairseq does at its
+                          * max_len_a * src_len + max_len_b), so a model that loops stops */
 } attn__beam_opts_t;
 
 /* Decodes B sources. out receives B * nbest hypotheses (source b's best first at
@@ -47,9 +50,10 @@ typedef struct attn__beam_opts {
  * without </s> returns its best live hypotheses, unfinished. */
 attn_status_t attn__beam_search(const attn__stepper_t *m, int64_t B, attn__beam_opts_t opts,
                                 attn__hyp_t *out);
-/* Greedy decoding: the most probable token at each step; out receives B hypotheses. */
+/* Greedy decoding: the most probable token at each step; out receives B hypotheses. caps:
+ * NULL or per-source caps as in attn__beam_opts_t (with them, beam width 1 still equals greedy). */
 attn_status_t attn__greedy(const attn__stepper_t *m, int64_t B, int64_t max_len,
-                           attn__hyp_t *out);
+                           const int64_t *caps, attn__hyp_t *out);
 void attn__hyps_free(attn__hyp_t *h, int64_t n);
 
 /* The step of a decoder's output layer: logp[r] = log_softmax(logits[r]) for R rows of V, with

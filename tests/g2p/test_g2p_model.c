@@ -109,9 +109,9 @@ int main(void) {
         int32_t src[64];
         int64_t sl = attn__vocab_encode_word(&g.letters, words[i], src, 64);
         attn__hyp_t h1, h2;
-        attn__beam_opts_t one = {1, 1, 0.0f, cfg.max_len - 1};
+        attn__beam_opts_t one = {1, 1, 0.0f, cfg.max_len - 1, NULL};
         g.model->ops->encode(g.model, 1, sl, src, &sl);
-        CHECK(attn__greedy(&st, 1, cfg.max_len - 1, &h1) == ATTN_STATUS_OK, "greedy");
+        CHECK(attn__greedy(&st, 1, cfg.max_len - 1, NULL, &h1) == ATTN_STATUS_OK, "greedy");
         g.model->ops->encode(g.model, 1, sl, src, &sl);
         CHECK(attn__beam_search(&st, 1, one, &h2) == ATTN_STATUS_OK, "beam 1");
         CHECK(h1.len == h2.len && !memcmp(h1.tokens, h2.tokens, sizeof(int32_t) * (size_t)h1.len) &&

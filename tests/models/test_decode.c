@@ -62,8 +62,8 @@ int main(void) {
     attn__stepper_t m = {&toy, V, BOS, EOS, toy_begin, toy_step, toy_reorder};
     attn__hyp_t greedy[B], beam1[B], beam4[B * 3];
 
-    CHECK(attn__greedy(&m, B, L, greedy) == ATTN_STATUS_OK, "greedy: %s", attn_last_error());
-    attn__beam_opts_t o1 = {1, 1, 0.0f, L};
+    CHECK(attn__greedy(&m, B, L, NULL, greedy) == ATTN_STATUS_OK, "greedy: %s", attn_last_error());
+    attn__beam_opts_t o1 = {1, 1, 0.0f, L, NULL};
     CHECK(attn__beam_search(&m, B, o1, beam1) == ATTN_STATUS_OK, "beam 1: %s", attn_last_error());
     for (int b = 0; b < B; b++) {
         CHECK(greedy[b].len == beam1[b].len &&
@@ -76,7 +76,7 @@ int main(void) {
     for (int b = 0; b < B; b++) finished += greedy[b].len < L;
     CHECK(finished > B / 2, "the toy should mostly end with </s> (%d of %d)", finished, B);
 
-    attn__beam_opts_t o4 = {4, 3, 0.0f, L};
+    attn__beam_opts_t o4 = {4, 3, 0.0f, L, NULL};
     toy.reorders = 0;
     CHECK(attn__beam_search(&m, B, o4, beam4) == ATTN_STATUS_OK, "beam 4: %s", attn_last_error());
     CHECK(toy.reorders > 0, "beam search reordered states");
@@ -97,10 +97,50 @@ int main(void) {
     CHECK(mean_b >= mean_g, "beam 4 mean log-prob %.4f below greedy %.4f", mean_b, mean_g);
     printf("mean log-prob: greedy %.4f, beam 4 %.4f\n", mean_g, mean_b);
 
-    attn__beam_opts_t lp = {4, 1, 1.0f, L};
+    /* per-source caps: no hypothesis passes its cap; one cut there ends with </s> forced (its
+     * log-probability counts that </s>); beam 1 with caps still equals greedy with caps */
+    int64_t caps[B];
+    for (int b = 0; b < B; b++) caps[b] = b % 4;
+    attn__hyp_t gcap[B], bcap1[B], bcap4[B * 2];
+    CHECK(attn__greedy(&m, B, L, caps, gcap) == ATTN_STATUS_OK, "greedy, caps");
+    attn__beam_opts_t c1 = {1, 1, 0.0f, L, caps}, c4 = {4, 2, 0.0f, L, caps};
+    CHECK(attn__beam_search(&m, B, c1, bcap1) == ATTN_STATUS_OK, "beam 1, caps");
+    CHECK(attn__beam_search(&m, B, c4, bcap4) == ATTN_STATUS_OK, "beam 4, caps");
+    int cut = 0;
+    for (int b = 0; b < B; b++) {
+        CHECK(gcap[b].len <= caps[b] && bcap4[b * 2].len <= caps[b] &&
+                  bcap4[b * 2 + 1].len <= caps[b],
+              "source %d: hypotheses of %lld / %lld / %lld tokens past the cap %lld", b,
+              (long long)gcap[b].len, (long long)bcap4[b * 2].len, (long long)bcap4[b * 2 + 1].len,
+              (long long)caps[b]);
+        CHECK(gcap[b].len == bcap1[b].len && gcap[b].logprob == bcap1[b].logprob &&
+                  memcmp(gcap[b].tokens, bcap1[b].tokens, sizeof(int32_t) * (size_t)gcap[b].len) == 0,
+              "source %d: beam 1 with caps differs from greedy with caps", b);
+        if (greedy[b].len > caps[b]) {
+            cut++;
+            CHECK(gcap[b].len == caps[b] &&
+                      memcmp(gcap[b].tokens, greedy[b].tokens, sizeof(int32_t) * (size_t)caps[b]) == 0,
+                  "source %d: a capped output is the greedy prefix", b);
+        }
+        if (caps[b] == 0) { /* only </s> at step 0: its log-probability */
+            double mx = -INFINITY, sum = 0;
+            for (int32_t v = 0; v < V; v++) mx = fmax(mx, toy_logit(b, 0, BOS, v));
+            for (int32_t v = 0; v < V; v++) sum += exp(toy_logit(b, 0, BOS, v) - mx);
+            double want = toy_logit(b, 0, BOS, EOS) - mx - log(sum);
+            CHECK(gcap[b].len == 0 && fabs(gcap[b].logprob - want) < 1e-5,
+                  "source %d, cap 0: %lld tokens, log-prob %g (want 0 tokens, %g)", b,
+                  (long long)gcap[b].len, (double)gcap[b].logprob, want);
+        }
+    }
+    CHECK(cut > B / 2, "the caps cut most outputs (%d of %d)", cut, B);
+    attn__hyps_free(gcap, B);
+    attn__hyps_free(bcap1, B);
+    attn__hyps_free(bcap4, B * 2);
+
+    attn__beam_opts_t lp = {4, 1, 1.0f, L, NULL};
     attn__hyp_t with_lp[B];
     CHECK(attn__beam_search(&m, B, lp, with_lp) == ATTN_STATUS_OK, "length penalty run");
-    attn__beam_opts_t bad = {2, 3, 0.0f, L};
+    attn__beam_opts_t bad = {2, 3, 0.0f, L, NULL};
     attn__hyp_t none[B * 3];
     CHECK(attn__beam_search(&m, B, bad, none) == ATTN_STATUS_BAD_ARGUMENT &&
               strstr(attn_last_error(), "nbest"),

@@ -167,8 +167,8 @@ static void test_train_and_decode(const attn__pairs_t *p) {
     attn__stepper_t st = attn__s2s_stepper(m);
     attn__hyp_t g[NP], bm[NP * 2];
     CHECK(m->ops->encode(m, b.B, b.S, b.src, b.src_len) == ATTN_STATUS_OK, "encode");
-    CHECK(attn__greedy(&st, NP, 12, g) == ATTN_STATUS_OK, "greedy: %s", attn_last_error());
-    attn__beam_opts_t bo = {4, 2, 0.0f, 12};
+    CHECK(attn__greedy(&st, NP, 12, NULL, g) == ATTN_STATUS_OK, "greedy: %s", attn_last_error());
+    attn__beam_opts_t bo = {4, 2, 0.0f, 12, NULL};
     CHECK(attn__beam_search(&st, NP, bo, bm) == ATTN_STATUS_OK, "beam: %s", attn_last_error());
     int right_g = 0, right_b = 0;
     for (int i = 0; i < NP; i++) {
