@@ -40,6 +40,15 @@ static inline vf vf_copysign(vf a, vf b) {
     return _mm256_or_ps(_mm256_andnot_ps(sign, a), _mm256_and_ps(sign, b));
 }
 static inline vf vf_fma(vf a, vf b, vf c) { return _mm256_fmadd_ps(a, b, c); }
+/* x, kept in a register: a vector loaded once for several FMAs is otherwise re-read from
+ * memory by each (the compiler folds the load into every FMA as its memory operand), which
+ * costs a load per FMA where the loop is bound by its loads */
+static inline vf vf_in_reg(vf x) {
+#if defined(__GNUC__)
+    __asm__("" : "+x"(x));
+#endif
+    return x;
+}
 static inline vf vf_max(vf a, vf b) { return _mm256_max_ps(a, b); }
 static inline vf vf_min(vf a, vf b) { return _mm256_min_ps(a, b); }
 /* comparisons give all-ones lanes where true, zero lanes where false */
@@ -84,6 +93,7 @@ static inline vf vf_div(vf a, vf b) { vf r; VF_MAP(a.v[i_] / b.v[i_]); return r;
 static inline vf vf_abs(vf a) { vf r; VF_MAP(fabsf(a.v[i_])); return r; }
 static inline vf vf_copysign(vf a, vf b) { vf r; VF_MAP(copysignf(a.v[i_], b.v[i_])); return r; }
 static inline vf vf_fma(vf a, vf b, vf c) { vf r; VF_MAP(a.v[i_] * b.v[i_] + c.v[i_]); return r; }
+static inline vf vf_in_reg(vf x) { return x; }
 static inline vf vf_max(vf a, vf b) { vf r; VF_MAP(a.v[i_] > b.v[i_] ? a.v[i_] : b.v[i_]); return r; }
 static inline vf vf_min(vf a, vf b) { vf r; VF_MAP(a.v[i_] < b.v[i_] ? a.v[i_] : b.v[i_]); return r; }
 static inline vf vf_ge(vf a, vf b) {

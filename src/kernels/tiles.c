@@ -338,21 +338,21 @@ ATTN__AXPY_ROWS(axpy_rows_bf16, uint16_t, vf_load_bf16, ld_bf16)
             vf e0 = vf_zero(), e1 = vf_zero(), e2 = vf_zero(), e3 = vf_zero();                \
             int64_t k = 0;                                                                    \
             for (; k + VF_WIDTH <= K; k += VF_WIDTH) {                                        \
-                vf av = VLOAD(a + k), bv = VLOAD(b + k), xv = vf_load(x0 + k);                \
+                vf av = VLOAD(a + k), bv = VLOAD(b + k), xv = vf_in_reg(vf_load(x0 + k));     \
                 c0 = vf_fma(av, xv, c0);                                                      \
                 e0 = vf_fma(bv, xv, e0);                                                      \
                 if (G > 1) {                                                                  \
-                    xv = vf_load(x1 + k);                                                     \
+                    xv = vf_in_reg(vf_load(x1 + k));                                          \
                     c1 = vf_fma(av, xv, c1);                                                  \
                     e1 = vf_fma(bv, xv, e1);                                                  \
                 }                                                                             \
                 if (G > 2) {                                                                  \
-                    xv = vf_load(x2 + k);                                                     \
+                    xv = vf_in_reg(vf_load(x2 + k));                                          \
                     c2 = vf_fma(av, xv, c2);                                                  \
                     e2 = vf_fma(bv, xv, e2);                                                  \
                 }                                                                             \
                 if (G > 3) {                                                                  \
-                    xv = vf_load(x3 + k);                                                     \
+                    xv = vf_in_reg(vf_load(x3 + k));                                          \
                     c3 = vf_fma(av, xv, c3);                                                  \
                     e3 = vf_fma(bv, xv, e3);                                                  \
                 }                                                                             \
