@@ -357,6 +357,10 @@ ATTN__AXPY_ROWS(axpy_rows_bf16, uint16_t, vf_load_bf16, ld_bf16)
                     e3 = vf_fma(bv, xv, e3);                                                  \
                 }                                                                             \
             }                                                                                 \
+            if (k == K) { /* no scalar tail: the sums go out together */                      \
+                vf_hsum_pairs(c0, c1, c2, c3, e0, e1, e2, e3, (G), s + j, lds);               \
+                continue;                                                                     \
+            }                                                                                 \
             float t[4] = {vf_hsum(c0), vf_hsum(c1), vf_hsum(c2), vf_hsum(c3)};                \
             float u[4] = {vf_hsum(e0), vf_hsum(e1), vf_hsum(e2), vf_hsum(e3)};                \
             for (int64_t g = 0; g < (G); g++) {                                               \

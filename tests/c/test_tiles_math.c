@@ -5,13 +5,15 @@
  *     below -88 and for -inf;
  *   - tanh_sum, t = tanh(q + k) on [-20, 20] and at the switch |x| = 0.625: relative error at
  *     most 4e-7 (bound 3e-7 in simd.h), +-1 exactly from |x| = 10, NaN kept, +-inf -> +-1;
- *   - tanh_dot, sum v tanh(q + k), within 1e-6 of the double sum (relative to sum |v t|).
+ *   - tanh_dot, sum v tanh(q + k), within 1e-6 of the double sum (relative to sum |v t|);
+ *   - dot_group / axpy_group, per query bitwise equal to dot_rows / axpy_rows.
  * Measured maxima are printed. */
 #include "kernels/tiles.h"
 #include "check.h"
 
 #include <math.h>
 #include <stdio.h>
+#include <stdint.h>
 #include <stdlib.h>
 
 enum { N = 20001 };
@@ -113,12 +115,70 @@ static void tanh_case(const attn__tiles_t *t) {
           (double)got, dsum);
 }
 
+/* fp32 x to IEEE half / bfloat16 bits (x exactly representable in both by construction) */
+static uint16_t to_half(float x, int bf) {
+    union { float f; uint32_t u; } v = {x};
+    if (bf) return (uint16_t)(v.u >> 16);
+    if (x == 0.0f) return (uint16_t)(v.u >> 16 & 0x8000u);
+    uint32_t sign = v.u >> 16 & 0x8000u, e = (v.u >> 23 & 0xff) - 127 + 15, m = v.u >> 13 & 0x3ff;
+    return (uint16_t)(sign | e << 10 | m);
+}
+
+/* Grouped-query decoding's dot_group / axpy_group give, per query, bitwise the sums of
+ * dot_rows / axpy_rows (the kernel's results must not depend on how many query heads share a
+ * K/V head), for G = 1..4, fp32 / fp16 / bf16 rows, with and without a scalar tail. */
+static void group_case(const attn__tiles_t *t) {
+    enum { M = 37, KMAX = 136, LD = 144 };
+    static float A[M * LD], x[4 * KMAX], s[4 * 64], s1[64], w[4 * 64], y[4 * KMAX], y1[KMAX];
+    static uint16_t Ah[M * LD];
+    for (int kind = 0; kind < 3; kind++)
+        for (int K = 128; K <= KMAX; K += 5) { /* 128: vectors only; 133: a tail of 5 */
+            for (int i = 0; i < M * LD; i++) {
+                /* multiples of 1/64 in [-2, 2): exact in fp16 and bf16 */
+                float v = (float)((i * 37 + 11) % 256 - 128) / 64.0f;
+                A[i] = v;
+                Ah[i] = to_half(v, kind == 2);
+            }
+            for (int i = 0; i < 4 * KMAX; i++) {
+                x[i] = sinf(0.37f * (float)i);
+                y[i] = cosf(0.11f * (float)i);
+            }
+            for (int i = 0; i < 4 * 64; i++) w[i] = 0.5f + 0.5f * sinf(0.71f * (float)i);
+            const float a[4] = {0.5f, 1.0f, 0.25f, 0.75f};
+            const void *src = kind == 0 ? (const void *)A : (const void *)Ah;
+            for (int G = 1; G <= 4; G++) {
+                t->dot_group[kind](G, M, K, src, LD, x, KMAX, s, 64);
+                for (int g = 0; g < G; g++) {
+                    if (kind == 0) t->dot_rows(M, K, A, LD, x + g * KMAX, s1);
+                    else t->dot_rows_h[kind - 1](M, K, Ah, LD, x + g * KMAX, s1);
+                    int same = 1;
+                    for (int j = 0; j < M; j++) same &= s[g * 64 + j] == s1[j];
+                    CHECK(same, "%s dot_group kind %d G=%d K=%d query %d differs from dot_rows",
+                          t->name, kind, G, K, g);
+                }
+                float yg[4 * KMAX];
+                for (int i = 0; i < 4 * KMAX; i++) yg[i] = y[i];
+                t->axpy_group[kind](G, M, K, w, 64, src, LD, a, yg, KMAX);
+                for (int g = 0; g < G; g++) {
+                    for (int i = 0; i < K; i++) y1[i] = y[g * KMAX + i];
+                    if (kind == 0) t->axpy_rows(M, K, w + g * 64, A, LD, a[g], y1);
+                    else t->axpy_rows_h[kind - 1](M, K, w + g * 64, Ah, LD, a[g], y1);
+                    int same = 1;
+                    for (int i = 0; i < K; i++) same &= yg[g * KMAX + i] == y1[i];
+                    CHECK(same, "%s axpy_group kind %d G=%d N=%d query %d differs from axpy_rows",
+                          t->name, kind, G, K, g);
+                }
+            }
+        }
+}
+
 int main(void) {
     const attn__tiles_t *sets[2] = {&attn__tiles_generic, attn__tiles()};
     for (int i = 0; i < 2; i++) {
         if (i == 1 && sets[1] == sets[0]) break;
         exp_case(sets[i]);
         tanh_case(sets[i]);
+        group_case(sets[i]);
     }
     return check_report("test_tiles_math");
 }
