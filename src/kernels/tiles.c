@@ -281,24 +281,32 @@ static inline void prefetch_rows(const void *p, int64_t ahead, int64_t rows, int
     static void NAME(int64_t M, int64_t N, const float *w, const T *B, int64_t ldb, float a, \
                      float *y) {                                                              \
         vf va = vf_set1(a);                                                                   \
-        int64_t n = 0;                                                                        \
-        for (; n + 4 * VF_WIDTH <= N; n += 4 * VF_WIDTH) {                                    \
-            vf y0 = vf_mul(vf_load(y + n), va), y1 = vf_mul(vf_load(y + n + 8), va);          \
-            vf y2 = vf_mul(vf_load(y + n + 16), va), y3 = vf_mul(vf_load(y + n + 24), va);    \
-            for (int64_t j = 0; j < M; j++) {                                                 \
-                const T *b = B + j * ldb + n;                                                 \
-                if (n == 0)                                                                   \
-                    prefetch_rows(B + j * ldb, PF_ROWS, 1, ldb * (int64_t)sizeof(T),          \
-                                  N * (int64_t)sizeof(T));                                    \
-                vf x = vf_set1(w[j]);                                                         \
-                y0 = vf_fma(x, VLOAD(b), y0);                                                 \
-                y1 = vf_fma(x, VLOAD(b + 8), y1);                                             \
-                y2 = vf_fma(x, VLOAD(b + 16), y2);                                            \
-                y3 = vf_fma(x, VLOAD(b + 24), y3);                                            \
+        const int64_t nv = N / (4 * VF_WIDTH) * (4 * VF_WIDTH);                               \
+        for (int64_t jb = 0; jb < M; jb += AXPY_RB) { /* as axpy_group: blocks of rows */     \
+            const int64_t je = jb + AXPY_RB < M ? jb + AXPY_RB : M;                           \
+            for (int64_t n = 0; n < nv; n += 4 * VF_WIDTH) {                                  \
+                vf y0 = vf_load(y + n), y1 = vf_load(y + n + 8);                              \
+                vf y2 = vf_load(y + n + 16), y3 = vf_load(y + n + 24);                        \
+                if (!jb) {                                                                    \
+                    y0 = vf_mul(y0, va); y1 = vf_mul(y1, va);                                 \
+                    y2 = vf_mul(y2, va); y3 = vf_mul(y3, va);                                 \
+                }                                                                             \
+                for (int64_t j = jb; j < je; j++) {                                           \
+                    const T *b = B + j * ldb + n;                                             \
+                    if (n == 0)                                                               \
+                        prefetch_rows(B + j * ldb, PF_ROWS, 1, ldb * (int64_t)sizeof(T),      \
+                                      N * (int64_t)sizeof(T));                                \
+                    vf x = vf_set1(w[j]);                                                     \
+                    y0 = vf_fma(x, VLOAD(b), y0);                                             \
+                    y1 = vf_fma(x, VLOAD(b + 8), y1);                                         \
+                    y2 = vf_fma(x, VLOAD(b + 16), y2);                                        \
+                    y3 = vf_fma(x, VLOAD(b + 24), y3);                                        \
+                }                                                                             \
+                vf_store(y + n, y0); vf_store(y + n + 8, y1);                                 \
+                vf_store(y + n + 16, y2); vf_store(y + n + 24, y3);                           \
             }                                                                                 \
-            vf_store(y + n, y0); vf_store(y + n + 8, y1);                                     \
-            vf_store(y + n + 16, y2); vf_store(y + n + 24, y3);                               \
         }                                                                                     \
+        int64_t n = nv;                                                                       \
         for (; n + VF_WIDTH <= N; n += VF_WIDTH) {                                            \
             vf y0 = vf_mul(vf_load(y + n), va);                                               \
             for (int64_t j = 0; j < M; j++)                                                   \
