@@ -17,6 +17,7 @@
  * sdpa_fused_backward.c. */
 #include "kernels/sdpa.h"
 #include "kernels/pack.h"
+#include "kernels/prefetch.h"
 #include "kernels/sdpa_fused.h"
 #include "kernels/tiles.h"
 #include "core/runtime.h"
@@ -82,21 +83,15 @@ static void causal_limits(const attn__sdpa_t *p, int64_t b, int64_t i0, int64_t 
     }
 }
 
-/* Asks for rows [n0, n0 + rows) of T[b, h] (fp32, contiguous rows) to be brought into the
- * cache ahead of use: the next key / value tile while the current one is computed, so that
- * long sequences, whose K and V no longer fit the last-level cache, do not stall on memory. */
+/* Asks for rows [n0, n0 + rows) of T[b, h] (fp32, contiguous rows) to be brought into L2
+ * ahead of use: the next key / value tile while the current one is computed, so that long
+ * sequences, whose K and V no longer fit the last-level cache, do not stall on memory. */
 static void prefetch_tile(attn_src_t t, int64_t b, int64_t h, int64_t n0, int64_t rows,
                           int64_t dim) {
-#if defined(__GNUC__)
     if (t.dtype != ATTN_DTYPE_F32 || t.stride[3] != 1 || rows <= 0) return;
-    const char *base = (const char *)(attn__f32(t) + b * t.stride[0] + h * t.stride[1] +
-                                      n0 * t.stride[2]);
-    const int64_t bytes = dim * (int64_t)sizeof(float), ld = t.stride[2] * (int64_t)sizeof(float);
-    for (int64_t r = 0; r < rows; r++)
-        for (int64_t o = 0; o < bytes; o += 64) __builtin_prefetch(base + r * ld + o, 0, 2);
-#else
-    (void)t; (void)b; (void)h; (void)n0; (void)rows; (void)dim;
-#endif
+    const float *base = attn__f32(t) + b * t.stride[0] + h * t.stride[1] + n0 * t.stride[2];
+    attn__prefetch_rows_l2(base, rows, t.stride[2] * (int64_t)sizeof(float),
+                           dim * (int64_t)sizeof(float));
 }
 
 static size_t forward_scratch(const attn__sdpa_t *p) {

@@ -8,6 +8,7 @@
  * serves A and A transposed. */
 #include "kernels/tiles.h"
 #include "kernels/simd.h"
+#include "kernels/prefetch.h"
 
 #include <math.h>
 #include <string.h>
@@ -224,21 +225,13 @@ static inline float ld_f16(const uint16_t *p) { return attn__f16_to_f32(*p); }
 static inline float ld_bf16(const uint16_t *p) { return attn__bf16_to_f32(*p); }
 
 /* Decoding streams K and V from memory once: each routine asks for the rows PF_ROWS ahead of
- * the ones it works on (one prefetch per cache line), so that the memory system keeps a few
- * kilobytes in flight across page boundaries, where the hardware prefetchers stop. Prefetches
- * never fault, so rows past the end of the tensor are harmless. */
+ * the ones it works on (kernels/prefetch.h), so that the memory system keeps a few kilobytes
+ * in flight across page boundaries, where the hardware prefetchers stop. */
 enum { PF_ROWS = 8, AXPY_RB = 8 }; /* AXPY_RB: see axpy_group */
 static inline void prefetch_rows(const void *p, int64_t ahead, int64_t rows, int64_t stride,
                                  int64_t bytes) {
-#if defined(__GNUC__)
-    /* addresses by integer arithmetic: the rows ahead may lie past the tensor */
-    const uintptr_t c = (uintptr_t)p + (uintptr_t)(ahead * stride);
-    for (int64_t r = 0; r < rows; r++)
-        for (int64_t o = 0; o < bytes; o += 64)
-            __builtin_prefetch((const void *)(c + (uintptr_t)(r * stride + o)), 0, 0);
-#else
-    (void)p; (void)ahead; (void)rows; (void)stride; (void)bytes;
-#endif
+    attn__prefetch_rows_nta((const void *)((uintptr_t)p + (uintptr_t)(ahead * stride)), rows,
+                            stride, bytes);
 }
 
 #define ATTN__DOT_ROWS(NAME, T, VLOAD, SLOAD)                                                 \
