@@ -233,6 +233,9 @@ static inline void prefetch_rows(const void *p, int64_t ahead, int64_t rows, int
     attn__prefetch_rows_nta((const void *)((uintptr_t)p + (uintptr_t)(ahead * stride)), rows,
                             stride, bytes);
 }
+/* the axpy routines' first column sweep of a row block asks for row j + PF_ROWS of B (N x T) */
+#define AXPY_PREFETCH(T, j)                                                                   \
+    prefetch_rows(B + (j) * ldb, PF_ROWS, 1, ldb * (int64_t)sizeof(T), N * (int64_t)sizeof(T))
 
 #define ATTN__DOT_ROWS(NAME, T, VLOAD, SLOAD)                                                 \
     static void NAME(int64_t M, int64_t K, const T *A, int64_t lda, const float *x,          \
@@ -286,9 +289,7 @@ static inline void prefetch_rows(const void *p, int64_t ahead, int64_t rows, int
                 }                                                                             \
                 for (int64_t j = jb; j < je; j++) {                                           \
                     const T *b = B + j * ldb + n;                                             \
-                    if (n == 0)                                                               \
-                        prefetch_rows(B + j * ldb, PF_ROWS, 1, ldb * (int64_t)sizeof(T),      \
-                                      N * (int64_t)sizeof(T));                                \
+                    if (n == 0) AXPY_PREFETCH(T, j);                                          \
                     vf x = vf_set1(w[j]);                                                     \
                     y0 = vf_fma(x, VLOAD(b), y0);                                             \
                     y1 = vf_fma(x, VLOAD(b + 8), y1);                                         \
@@ -440,9 +441,7 @@ ATTN__AXPY_ROWS(axpy_rows_bf16, uint16_t, vf_load_bf16, ld_bf16)
                 }                                                                             \
                 for (int64_t j = jb; j < je; j++) {                                           \
                     const T *b = B + j * ldb + n;                                             \
-                    if (n == 0)                                                               \
-                        prefetch_rows(B + j * ldb, PF_ROWS, 1, ldb * (int64_t)sizeof(T),      \
-                                      N * (int64_t)sizeof(T));                                \
+                    if (n == 0) AXPY_PREFETCH(T, j);                                          \
                     vf b0 = VLOAD(b), b1 = VLOAD(b + VF_WIDTH), xv = vf_set1(w0[j]);          \
                     a00 = vf_fma(xv, b0, a00);                                                \
                     a01 = vf_fma(xv, b1, a01);                                                \
