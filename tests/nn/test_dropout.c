@@ -89,6 +89,57 @@ static void reproducible(void) {
     free(dx);
 }
 
+/* The mask against its definition, element by element: element i is kept when the 24-bit
+ * draw of its pair's hash (the top 24 bits for i even, the next 24 for i odd) is at least
+ * ceil(p 2^24). Checked for every op, lengths around the kernel's blocks and the pool's
+ * chunks (odd ones included), and with infinities in the input (a dropped element is 0). */
+static int ref_keep(uint64_t key, int64_t i, uint32_t cut) {
+    const uint64_t h = attn__hash_at(key, (uint64_t)(i >> 1));
+    const uint32_t u = (i & 1) ? (uint32_t)((h >> 16) & 0xFFFFFFu) : (uint32_t)(h >> 40);
+    return u >= cut;
+}
+
+static void definition(void) {
+    const int64_t lens[] = {1, 2, 3, 511, 512, 513, 514, 1025, 16383, 16385, 40001};
+    const float p = 0.25f;
+    const uint32_t cut = (uint32_t)ceil((double)p * 16777216.0);
+    const float scale = (float)(1.0 / (1.0 - (double)p));
+    attn__dropout_t d;
+    TC_OK(attn__dropout_init(&d, "definition", p));
+    attn__mode_t m = {1, 77};
+    const uint64_t key = attn__hash_key(m.seed, d.stream);
+    enum { MAXN = 40001 };
+    float *x = malloc(sizeof(float) * MAXN), *g = malloc(sizeof(float) * MAXN);
+    float *y = malloc(sizeof(float) * MAXN), *want = malloc(sizeof(float) * MAXN);
+    attn__rng_t r;
+    attn__rng_seed(&r, 3);
+    for (int i = 0; i < MAXN; i++) {
+        x[i] = i % 97 == 5 ? INFINITY : attn__rng_uniform(&r) - 0.5f;
+        g[i] = attn__rng_uniform(&r) - 0.5f;
+    }
+    int ok = 1;
+    for (size_t k = 0; k < sizeof lens / sizeof lens[0]; k++) {
+        const int64_t n = lens[k];
+        TC_OK(attn__dropout_forward(&d, m, n, x, y));
+        for (int64_t i = 0; i < n; i++) want[i] = ref_keep(key, i, cut) ? x[i] * scale : 0.0f;
+        ok &= memcmp(y, want, sizeof(float) * (size_t)n) == 0;
+        TC_OK(attn__dropout_add(&d, m, n, g, x, y));
+        for (int64_t i = 0; i < n; i++)
+            want[i] = ref_keep(key, i, cut) ? g[i] + x[i] * scale : g[i];
+        ok &= memcmp(y, want, sizeof(float) * (size_t)n) == 0;
+        memcpy(y, g, sizeof(float) * (size_t)n);
+        TC_OK(attn__dropout_backward(&d, m, n, x, y));
+        for (int64_t i = 0; i < n; i++)
+            want[i] = ref_keep(key, i, cut) ? g[i] + x[i] * scale : g[i];
+        ok &= memcmp(y, want, sizeof(float) * (size_t)n) == 0;
+    }
+    TC_CHECK(ok, "dropout: every op equals the mask's definition element by element");
+    free(x);
+    free(g);
+    free(y);
+    free(want);
+}
+
 static void modes(void) {
     float x[8] = {1, -2, 3, -4, 5, -6, 7, -8}, y[8], dx[8] = {0};
     attn__dropout_t d, zero, all;
@@ -152,6 +203,7 @@ static void errors(void) {
 int main(void) {
     double t0 = tc_seconds();
     reproducible();
+    definition();
     modes();
     gradcheck();
     errors();
