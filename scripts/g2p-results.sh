@@ -30,8 +30,7 @@ mkdir -p "$out"
 limit=()
 [ -n "${ATTN_TIME_LIMIT:-}" ] && limit=(--time-limit "$ATTN_TIME_LIMIT")
 data_args=(--train "$data/g014b2b.train" --test "$data/g014b2b.test")
-common=(--batch-tokens 3000 --eval-every 500 --dev-words 1000 --seed 1 --threads "$threads"
-        --label-smoothing 0.1 --schedule cosine)
+common=(--seed 1 --threads "$threads" --label-smoothing 0.1 --schedule cosine)
 
 # train NAME OPTIONS...: a new run, or the continuation of an interrupted one; its report is
 # appended to OUTDIR/NAME.log, and a run stopped by the time limit marks the results unfinished
@@ -48,24 +47,31 @@ train() {
   if tail -n 5 "$log" | grep -q "continue with the same command"; then unfinished=1; fi
 }
 
-# the Transformer (the bundled model's command)
+# the Transformer (the bundled model's command), keeping the weights of its last three
+# evaluations (steps 9000, 10000, 11000) for averaging
 train g2p-transformer --model-type transformer --d-model 256 --heads 4 --layers 3 --ff 512 \
-  --dropout 0.1 --lr 0.0015 --warmup 1000 --steps 10000
+  --dropout 0.1 --lr 0.002 --warmup 1500 --steps 11000 --batch-tokens 4096 --eval-every 1000 \
+  --dev-words 2000 --keep-last 3
 # the RNN encoder-decoder with attention (bidirectional GRU encoder, additive attention), and
 # the same without attention
+rnn=(--batch-tokens 3000 --eval-every 500 --dev-words 1000)
 train g2p-rnn-attention --model-type rnn-attention --d-model 128 --hidden 256 --layers 1 \
-  --cell gru --score additive --dropout 0.1 --lr 0.002 --warmup 500 --steps 4000
+  --cell gru --score additive --dropout 0.1 --lr 0.002 --warmup 500 --steps 4000 "${rnn[@]}"
 train g2p-rnn --model-type rnn --d-model 128 --hidden 256 --layers 1 --cell gru --dropout 0.1 \
-  --lr 0.002 --warmup 500 --steps 4000
+  --lr 0.002 --warmup 500 --steps 4000 "${rnn[@]}"
 
 if [ "$unfinished" = 1 ]; then
   echo "g2p-results: not every run has finished; call the script again to go on" >&2
   exit 0
 fi
-# the final weights of each run (PATH.last; the best-dev checkpoints, PATH, are chosen on a
-# 1000-word dev sample, too small to tell the last steps apart), copied under the models' names
+# the Transformer: the mean of its last three snapshots (the bundled model); the RNNs: their
+# final weights (PATH.last; the best-dev checkpoints, PATH, are chosen on a 1000-word dev
+# sample, too small to tell the last steps apart), under the models' names
 mkdir -p "$out/final"
-for name in g2p-transformer g2p-rnn-attention g2p-rnn; do
+t="$out/g2p-transformer.safetensors"
+"$attn" g2p average --model "$t.step9000" --model "$t.step10000" --model "$t.step11000" \
+  --out "$out/final/g2p-transformer.safetensors"
+for name in g2p-rnn-attention g2p-rnn; do
   cp "$out/$name.safetensors.last" "$out/final/$name.safetensors"
 done
 "$attn" g2p eval --model "$out/final/g2p-transformer.safetensors" \

@@ -77,6 +77,8 @@ const char cli_g2p_usage[] =
     "                      latest state goes to PATH.last\n"
     "  --eval-every N      steps between dev evaluations (1000); --dev-words N dev words\n"
     "                      decoded per evaluation (2000; 0: all)\n"
+    "  --keep-last N       also write the weights at each dev evaluation to PATH.step<step>,\n"
+    "                      keeping the N latest (0, default: none), for 'attn g2p average'\n"
     "  --time-limit M      stop cleanly after M minutes, saving PATH.last (Ctrl-C saves it\n"
     "                      too, and exits with 1)\n"
     "  --resume            continue from PATH.last exactly (weights, optimizer, data order,\n"

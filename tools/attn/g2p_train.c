@@ -11,6 +11,7 @@
  * "state.best_wer", "state.best_per", "state.best_step", "state.seconds". */
 #include "g2p_cli.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <limits.h>
 #include <math.h>
@@ -45,7 +46,7 @@ enum {
     O_MODEL_TYPE, O_LAYERS, O_ENC_LAYERS, O_DEC_LAYERS, O_D_MODEL, O_HEADS, O_FF, O_HIDDEN,
     O_CELL, O_SCORE, O_DROPOUT, O_LABEL_SMOOTHING, O_LR, O_WARMUP, O_SCHEDULE, O_STEPS,
     O_BATCH_TOKENS, O_CLIP, O_SEED, O_TRAIN, O_TEST, O_DICT, O_EVAL_EVERY, O_DEV_WORDS,
-    O_OUT, O_TIME_LIMIT, O_RESUME, O_THREADS, O_COUNT
+    O_KEEP_LAST, O_OUT, O_TIME_LIMIT, O_RESUME, O_THREADS, O_COUNT
 };
 
 static void init_options(opt_t *o) {
@@ -88,6 +89,8 @@ static void init_options(opt_t *o) {
                           "a number of steps", 1000, 0, 0, 0},
         [O_DEV_WORDS] = {"--dev-words", K_INT, KEEP_CHANGE, 0, 1000000000, NULL,
                          "a number of words (0: all)", 2000, 0, 0, 0},
+        [O_KEEP_LAST] = {"--keep-last", K_INT, KEEP_CHANGE, 0, 1000000, NULL,
+                         "a number of snapshots (0: none)", 0, 0, 0, 0},
         [O_OUT] = {"--out", K_STR, KEEP_NOT, 0, 0, NULL, "a path", 0, 0, NULL, 0},
         [O_TIME_LIMIT] = {"--time-limit", K_DOUBLE, KEEP_NOT, 0.001, 1e7, NULL,
                           "minutes (a positive number)", 0, 0, 0, 0},
@@ -341,6 +344,7 @@ static int restore(const char *last, const attn__ckpt_meta_t *m, opt_t *o, train
         char key[48];
         snprintf(key, sizeof key, "train.%s", o[k].name + 2);
         const char *stored = attn__ckpt_meta_get(m, key);
+        if (!stored && o[k].keep == KEEP_CHANGE) continue; /* newer than the checkpoint */
         if (!stored) {
             fprintf(stderr, "attn %s: %s lacks '%s'; cannot --resume from it\n", cmd, last, key);
             return CLI_EXIT_FAILED;
@@ -404,7 +408,8 @@ typedef struct run {
     double session_start;
 } run_t;
 
-static int save(run_t *r, int best) {
+/* Writes the run's weights to path, with the optimizer's state when with_optim (PATH.last). */
+static int save(run_t *r, const char *path, int with_optim) {
     r->st.step = r->tr.step;
     r->st.epoch = r->tr.batcher.epoch;
     r->st.position = r->tr.batcher.position;
@@ -419,14 +424,59 @@ static int save(run_t *r, int best) {
     build_meta(m, r->o, &r->st);
     r->st.seconds = seconds;
     attn_status_t s;
-    if (best) {
-        s = attn__g2p_save(&r->g, r->out, NULL, m->items, m->n);
-    } else {
-        attn__ckpt_optim_t opt = {r->tr.adamw.m, r->tr.adamw.v, r->tr.adamw.step};
-        s = attn__g2p_save(&r->g, r->last, &opt, m->items, m->n);
-    }
+    attn__ckpt_optim_t opt = {r->tr.adamw.m, r->tr.adamw.v, r->tr.adamw.step};
+    s = attn__g2p_save(&r->g, path, with_optim ? &opt : NULL, m->items, m->n);
     free(m);
     if (s != ATTN_STATUS_OK) return cli_library_error(G2P_CMD_TRAIN, "saving", s);
+    return CLI_EXIT_OK;
+}
+
+/* --keep-last N: the weights at each dev evaluation go to PATH.step<step> (for checkpoint
+ * averaging, `attn g2p average`), and only the N latest such files of PATH are kept. */
+static int snapshot(run_t *r) {
+    char path[PATH_MAX + 32];
+    snprintf(path, sizeof path, "%s.step%lld", r->out, (long long)r->tr.step);
+    int rc = save(r, path, 0);
+    if (rc != CLI_EXIT_OK) return rc;
+    /* the folder of PATH, and the names PATH.step<digits> in it */
+    char dir[PATH_MAX];
+    const char *slash = strrchr(r->out, '/');
+    const char *base = slash ? slash + 1 : r->out;
+    if (slash) snprintf(dir, sizeof dir, "%.*s", (int)(slash - r->out + (slash == r->out)), r->out);
+    else snprintf(dir, sizeof dir, ".");
+    DIR *d = opendir(dir);
+    if (!d) return CLI_EXIT_OK; /* nothing to prune: the snapshot itself was written */
+    const size_t nb = strlen(base);
+    long long *steps = NULL;
+    size_t n = 0, cap = 0;
+    for (struct dirent *e; (e = readdir(d));) {
+        const char *name = e->d_name, *tail = name + nb;
+        if (strncmp(name, base, nb) != 0 || strncmp(tail, ".step", 5) != 0) continue;
+        char *end;
+        errno = 0;
+        long long st = strtoll(tail + 5, &end, 10);
+        if (end == tail + 5 || *end || errno || st < 0) continue;
+        if (n == cap) {
+            size_t c = cap ? 2 * cap : 16;
+            long long *t = realloc(steps, c * sizeof *t);
+            if (!t) break;
+            steps = t;
+            cap = c;
+        }
+        steps[n++] = st;
+    }
+    closedir(d);
+    const size_t keep = (size_t)r->o[O_KEEP_LAST].i;
+    for (size_t i = 0; n > keep && i < n; i++) {
+        size_t newer = 0; /* snapshots later than steps[i] */
+        for (size_t j = 0; j < n; j++) newer += steps[j] > steps[i];
+        if (newer < keep) continue;
+        snprintf(path, sizeof path, "%s.step%lld", r->out, steps[i]);
+        if (remove(path) != 0)
+            fprintf(stderr, "attn %s: cannot remove the old snapshot %s: %s\n", G2P_CMD_TRAIN,
+                    path, strerror(errno));
+    }
+    free(steps);
     return CLI_EXIT_OK;
 }
 
@@ -455,8 +505,18 @@ static int evaluate_dev(run_t *r, progress_t *p) {
            (long long)r->tr.step, 100 * wer, 100 * per, loss, (long long)sc.words,
            progress_now() - t0, better ? "  best" : "");
     fflush(stdout);
-    int rc = better ? save(r, 1) : CLI_EXIT_OK;
-    if (rc == CLI_EXIT_OK) rc = save(r, 0);
+    int rc = better ? save(r, r->out, 0) : CLI_EXIT_OK;
+    if (rc == CLI_EXIT_OK) rc = save(r, r->last, 1);
+    if (rc == CLI_EXIT_OK && r->o[O_KEEP_LAST].i > 0) rc = snapshot(r);
+    return rc;
+}
+
+/* The checkpoints of an evaluation step when there are no dev words: the latest weights
+ * stand in for the best. */
+static int save_no_dev(run_t *r) {
+    int rc = save(r, r->out, 0);
+    if (rc == CLI_EXIT_OK) rc = save(r, r->last, 1);
+    if (rc == CLI_EXIT_OK && r->o[O_KEEP_LAST].i > 0) rc = snapshot(r);
     return rc;
 }
 
@@ -556,7 +616,7 @@ static int train_loop(run_t *r) {
         progress_update(&p, r->tr.step - start, note);
         if (r->tr.step != before && r->tr.step % every == 0 && r->tr.step < steps) {
             if (have_dev) rc = evaluate_dev(r, &p);
-            else { g2p_progress_clear(&p); rc = save(r, 1); if (!rc) rc = save(r, 0); }
+            else { g2p_progress_clear(&p); rc = save_no_dev(r); }
             last_eval = r->tr.step;
             win_tokens = 0;
             win_start = progress_now();
@@ -573,9 +633,9 @@ static int train_loop(run_t *r) {
     if (!stopped && last_eval != r->tr.step && r->tr.step > start) {
         /* the final evaluation */
         if (have_dev) rc = evaluate_dev(r, &p);
-        else { rc = save(r, 1); if (!rc) rc = save(r, 0); }
+        else rc = save_no_dev(r);
     } else if (r->tr.step > start || stopped) {
-        rc = save(r, 0);
+        rc = save(r, r->last, 1);
     }
     if (rc != CLI_EXIT_OK) return rc;
 

@@ -291,6 +291,23 @@ run(2 g2p-average-one ARGS g2p average --model "${model}" --out "${g2p_dir}/avg3
     ERR "needs at least two --model files")
 run(2 g2p-average-onto-input ARGS g2p average --model "${model}" --model "${model}"
     --out "${model}" ERR "is also one of the --model files")
+# --keep-last 2: a snapshot of the weights at each evaluation (steps 10, 20, 30), the two latest
+# kept; they average like any checkpoints of one run.
+run(0 g2p-keep-last ARGS g2p train ${tiny} --steps 30 --keep-last 2
+    --out "${g2p_dir}/k.safetensors" OUT "done at step 30 of 30")
+foreach(step 10 20 30)
+  set(f "${g2p_dir}/k.safetensors.step${step}")
+  if(step EQUAL 10 AND EXISTS "${f}")
+    message("FAIL g2p-keep-last: ${f} should have been removed (--keep-last 2)")
+    math(EXPR failures "${failures} + 1")
+  elseif(NOT step EQUAL 10 AND NOT EXISTS "${f}")
+    message("FAIL g2p-keep-last: ${f} was not written")
+    math(EXPR failures "${failures} + 1")
+  endif()
+endforeach()
+run(0 g2p-keep-last-average ARGS g2p average --model "${g2p_dir}/k.safetensors.step20"
+    --model "${g2p_dir}/k.safetensors.step30" --out "${g2p_dir}/kavg.safetensors"
+    OUT "^averaged 2 checkpoints \\(steps 20 30\\) -> .*kavg.safetensors\n$")
 run(0 g2p-eval-dict ARGS g2p eval --model "${model}" --dict "${g2p_dir}/debian.dict" --beam 2
     --threads 1 OUT "^attn g2p eval: 2 words, the test part of .*debian.dict" "beam width 2")
 
