@@ -98,6 +98,24 @@ static void errors(void) {
     TC_OK(attn__relu_forward(0, NULL, NULL)); /* nothing to do */
 }
 
+/* ReLU's backward against its definition, bit for bit: dx += dy exactly where x > 0, and dx
+ * untouched elsewhere even when dy there is infinite or NaN (x = 0, -0, negative, NaN). */
+static void relu_backward_bits(void) {
+    enum { N = 1001 };
+    float x[N], dy[N], dx[N], want[N];
+    attn__rng_t r;
+    attn__rng_seed(&r, 11);
+    for (int i = 0; i < N; i++) {
+        const int kind = i % 7;
+        x[i] = kind == 0 ? 0.0f : kind == 1 ? -0.0f : kind == 2 ? NAN : attn__rng_uniform(&r) - 0.5f;
+        dy[i] = i % 11 == 0 ? INFINITY : i % 13 == 0 ? NAN : attn__rng_uniform(&r) - 0.5f;
+        dx[i] = attn__rng_uniform(&r);
+        want[i] = x[i] > 0.0f ? dx[i] + dy[i] : dx[i];
+    }
+    TC_OK(attn__relu_backward(N, x, dy, dx));
+    TC_CHECK(memcmp(dx, want, sizeof dx) == 0, "relu backward: dx += dy where x > 0, bit for bit");
+}
+
 int main(int argc, char **argv) {
     double t0 = tc_seconds();
     if (argc != 2) {
@@ -116,6 +134,7 @@ int main(int argc, char **argv) {
     gradcheck(ATTN__ACT_GELU);
     gradcheck(ATTN__ACT_GELU_TANH);
     known_values();
+    relu_backward_bits();
     errors();
     return tc_finish("test_activation", tc_seconds() - t0);
 }
