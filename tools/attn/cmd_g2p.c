@@ -57,6 +57,8 @@ const char cli_g2p_usage[] =
     "  --train FILE        the standard split's train file ('WORD<TAB>PH PH', e.g.\n"
     "                      ../shared/data/cmudict-g014b2b/g014b2b.train); 5% of its words are\n"
     "                      the dev set\n"
+    "  --dev-permille N    (train) thousandths of the words held out for dev instead of 50;\n"
+    "                      Debian's test part stays the same\n"
     "  --test FILE         the standard split's test file (g014b2b.test), only for the figures\n"
     "                      reported at the end of training and by eval\n"
     "\n"

@@ -46,7 +46,7 @@ enum {
     O_MODEL_TYPE, O_LAYERS, O_ENC_LAYERS, O_DEC_LAYERS, O_D_MODEL, O_HEADS, O_FF, O_HIDDEN,
     O_CELL, O_SCORE, O_DROPOUT, O_LABEL_SMOOTHING, O_LR, O_WARMUP, O_SCHEDULE, O_STEPS,
     O_BATCH_TOKENS, O_CLIP, O_SEED, O_TRAIN, O_TEST, O_DICT, O_EVAL_EVERY, O_DEV_WORDS,
-    O_KEEP_LAST, O_OUT, O_TIME_LIMIT, O_RESUME, O_THREADS, O_COUNT
+    O_DEV_PERMILLE, O_KEEP_LAST, O_OUT, O_TIME_LIMIT, O_RESUME, O_THREADS, O_COUNT
 };
 
 static void init_options(opt_t *o) {
@@ -89,6 +89,8 @@ static void init_options(opt_t *o) {
                           "a number of steps", 1000, 0, 0, 0},
         [O_DEV_WORDS] = {"--dev-words", K_INT, KEEP_CHANGE, 0, 1000000000, NULL,
                          "a number of words (0: all)", 2000, 0, 0, 0},
+        [O_DEV_PERMILLE] = {"--dev-permille", K_INT, KEEP_SAME, 0, 500, NULL,
+                            "a number of thousandths", G2P_DEV_PERMILLE, 0, 0, 0},
         [O_KEEP_LAST] = {"--keep-last", K_INT, KEEP_CHANGE, 0, 1000000, NULL,
                          "a number of snapshots (0: none)", 0, 0, 0, 0},
         [O_OUT] = {"--out", K_STR, KEEP_NOT, 0, 0, NULL, "a path", 0, 0, NULL, 0},
@@ -344,10 +346,19 @@ static int restore(const char *last, const attn__ckpt_meta_t *m, opt_t *o, train
         char key[48];
         snprintf(key, sizeof key, "train.%s", o[k].name + 2);
         const char *stored = attn__ckpt_meta_get(m, key);
-        if (!stored && o[k].keep == KEEP_CHANGE) continue; /* newer than the checkpoint */
         if (!stored) {
-            fprintf(stderr, "attn %s: %s lacks '%s'; cannot --resume from it\n", cmd, last, key);
-            return CLI_EXIT_FAILED;
+            /* an option newer than the checkpoint: its run used the option's default */
+            opt_t defaults[O_COUNT];
+            init_options(defaults);
+            char def[PATH_MAX + 32], now[PATH_MAX + 32];
+            format_value(&defaults[k], def, sizeof def);
+            format_value(&o[k], now, sizeof now);
+            if (o[k].given && o[k].keep == KEEP_SAME && strcmp(now, def) != 0)
+                return cli_usage_error(G2P_CMD, "%s %s differs from the run being resumed (it "
+                                            "used the default, %s); leave it out with "
+                                            "--resume, or start a new run with another --out",
+                                       o[k].name, now, def);
+            continue;
         }
         if (o[k].given) {
             char now[PATH_MAX + 32];
@@ -752,7 +763,7 @@ int g2p_train(int argc, char **argv) {
     /* the data */
     int standard = o[O_TRAIN].s[0] != '\0';
     const char *data = standard ? o[O_TRAIN].s : o[O_DICT].s;
-    int dev_pm = G2P_DEV_PERMILLE, test_pm = standard ? 0 : G2P_TEST_PERMILLE;
+    int dev_pm = (int)o[O_DEV_PERMILLE].i, test_pm = standard ? 0 : G2P_TEST_PERMILLE;
     rc = g2p_load_dict(cmd, data, dict_default, standard ? "--train" : "--dict", &r->dict);
     if (rc != CLI_EXIT_OK) goto end;
     if (!o[O_RESUME].i) {
@@ -854,9 +865,14 @@ int g2p_train(int argc, char **argv) {
                strcmp(c->kind, "rnn") ? ", score " : "", strcmp(c->kind, "rnn") ? c->score : "");
     printf(", dropout %g: %.2fM parameters\n", (double)c->dropout,
            (double)r->g.model->params.total / 1e6);
-    printf("data: %s (%s): %lld training pairs, %lld dev words%s", data,
-           standard ? "standard split, 5% of its words for dev"
-                    : "Debian's dictionary, 90/5/5% train/dev/test by word",
+    const double dev_pct = 0.1 * (double)o[O_DEV_PERMILLE].i;
+    char split[96];
+    if (standard)
+        snprintf(split, sizeof split, "standard split, %g%% of its words for dev", dev_pct);
+    else
+        snprintf(split, sizeof split, "Debian's dictionary, %g/%g/5%% train/dev/test by word",
+                 95.0 - dev_pct, dev_pct);
+    printf("data: %s (%s): %lld training pairs, %lld dev words%s", data, split,
            (long long)r->train.n, (long long)r->dev_dict.count,
            o[O_DEV_WORDS].i > 0 && r->dev_dict.count == o[O_DEV_WORDS].i ? " (--dev-words)" : "");
     if (skipped + skipped_dev > 0)

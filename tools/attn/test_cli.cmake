@@ -291,6 +291,12 @@ run(2 g2p-average-one ARGS g2p average --model "${model}" --out "${g2p_dir}/avg3
     ERR "needs at least two --model files")
 run(2 g2p-average-onto-input ARGS g2p average --model "${model}" --model "${model}"
     --out "${model}" ERR "is also one of the --model files")
+# --dev-permille: 200 thousandths of the words held out for dev instead of 50 (the run says
+# so), and a resumed run must keep its split.
+run(0 g2p-dev-permille ARGS g2p train ${tiny} --steps 10 --dev-permille 200
+    --out "${g2p_dir}/dp.safetensors" OUT "standard split, 20% of its words for dev\\): 2[0-9] training pairs")
+run(2 g2p-dev-permille-resume ARGS g2p train --resume --dev-permille 100 --steps 20
+    --out "${g2p_dir}/dp.safetensors" ERR "--dev-permille 100 differs from the run being resumed")
 # --keep-last 2: a snapshot of the weights at each evaluation (steps 10, 20, 30), the two latest
 # kept; they average like any checkpoints of one run.
 run(0 g2p-keep-last ARGS g2p train ${tiny} --steps 30 --keep-last 2
