@@ -9,6 +9,7 @@
 #include <math.h>
 #include <stdint.h>
 
+#include "core/rng.h"      /* attn__hash_at (dropout masks) */
 #include "kernels/sdpa.h" /* scalar fp16 / bf16 conversions */
 
 #define VF_WIDTH 8
@@ -97,6 +98,42 @@ static inline float vf_hmax(vf x) {
     return _mm_cvtss_f32(s);
 }
 
+/* Dropout's keep masks (vq_keep_masks, below) four pairs at a time: the 64-bit hash of
+ * core/rng.h in the four 64-bit lanes, each 64-bit product built from 32-bit ones */
+static inline __m256i vq_mul_const(__m256i a, __m256i b_lo, __m256i b_hi) {
+    const __m256i lo = _mm256_mul_epu32(a, b_lo);
+    const __m256i cross = _mm256_add_epi64(_mm256_mul_epu32(_mm256_srli_epi64(a, 32), b_lo),
+                                           _mm256_mul_epu32(a, b_hi));
+    return _mm256_add_epi64(lo, _mm256_slli_epi64(cross, 32));
+}
+static inline int64_t vq_keep_masks4(uint64_t key, int64_t j0, int64_t npairs, uint32_t cut,
+                                     uint32_t *out) {
+    const uint64_t G = 0x9e3779b97f4a7c15ull, M1 = 0xbf58476d1ce4e5b9ull, M2 = 0x94d049bb133111ebull;
+    const uint64_t j = (uint64_t)j0;
+    __m256i jg = _mm256_set_epi64x((long long)((j + 3) * G), (long long)((j + 2) * G),
+                                   (long long)((j + 1) * G), (long long)(j * G));
+    const __m256i step = _mm256_set1_epi64x((long long)(4 * G)), vkey = _mm256_set1_epi64x((long long)key);
+    const __m256i vg = _mm256_set1_epi64x((long long)G);
+    const __m256i m1lo = _mm256_set1_epi64x((long long)M1), m1hi = _mm256_set1_epi64x((long long)(M1 >> 32));
+    const __m256i m2lo = _mm256_set1_epi64x((long long)M2), m2hi = _mm256_set1_epi64x((long long)(M2 >> 32));
+    const __m256i lim = _mm256_set1_epi32((int32_t)cut - 1), low24 = _mm256_set1_epi64x(0xFFFFFF);
+    int64_t p = 0;
+    for (; p + 4 <= npairs; p += 4) {
+        __m256i z = _mm256_add_epi64(_mm256_xor_si256(vkey, jg), vg);
+        z = vq_mul_const(_mm256_xor_si256(z, _mm256_srli_epi64(z, 30)), m1lo, m1hi);
+        z = vq_mul_const(_mm256_xor_si256(z, _mm256_srli_epi64(z, 27)), m2lo, m2hi);
+        z = _mm256_xor_si256(z, _mm256_srli_epi64(z, 31));
+        /* per lane: the low 32 bits the top 24 of the hash (element 2j), the high 32 the next
+         * 24 (element 2j + 1): the order of the two elements in memory */
+        const __m256i u = _mm256_or_si256(
+            _mm256_srli_epi64(z, 40),
+            _mm256_slli_epi64(_mm256_and_si256(_mm256_srli_epi64(z, 16), low24), 32));
+        _mm256_storeu_si256((__m256i *)(void *)(out + 2 * p), _mm256_cmpgt_epi32(u, lim));
+        jg = _mm256_add_epi64(jg, step);
+    }
+    return p;
+}
+
 #else /* portable: 8 floats in a struct */
 
 typedef struct { float v[8]; } vf;
@@ -173,7 +210,24 @@ static inline float vf_hmax(vf x) {
     for (int i = 1; i < 8; i++) m = x.v[i] > m ? x.v[i] : m;
     return m;
 }
+static inline int64_t vq_keep_masks4(uint64_t key, int64_t j0, int64_t npairs, uint32_t cut,
+                                     uint32_t *out) {
+    (void)key, (void)j0, (void)npairs, (void)cut, (void)out;
+    return 0; /* no lanes: vq_keep_masks does every pair */
+}
 #endif
+
+/* Dropout's keep masks: for the pairs j = j0 .. j0 + npairs - 1 of elements (2j, 2j + 1) and
+ * h = attn__hash_at(key, j), out[2 (j - j0)] = ~0 when the top 24 bits of h are >= cut (else
+ * 0) and out[2 (j - j0) + 1] likewise for the next 24 bits. The same bits on every ISA. */
+static inline void vq_keep_masks(uint64_t key, int64_t j0, int64_t npairs, uint32_t cut,
+                                 uint32_t *out) {
+    for (int64_t p = vq_keep_masks4(key, j0, npairs, cut, out); p < npairs; p++) {
+        const uint64_t h = attn__hash_at(key, (uint64_t)(j0 + p));
+        out[2 * p] = (uint32_t)(h >> 40) >= cut ? ~0u : 0u;
+        out[2 * p + 1] = (uint32_t)((h >> 16) & 0xFFFFFFu) >= cut ? ~0u : 0u;
+    }
+}
 
 /* exp(x) for x <= ~0 (softmax arguments s - max): x = n ln2 + r with |r| <= ln2 / 2, exp(r)
  * by its degree-6 Taylor polynomial (relative error below 2e-7 on [-87, 0.1]), 2^n built in

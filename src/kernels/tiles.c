@@ -577,10 +577,14 @@ static void bf16_to_f32(int64_t n, const uint16_t *src, float *dst) {
     for (; j < n; j++) dst[j] = attn__bf16_to_f32(src[j]);
 }
 
+static void keep_masks(uint64_t key, int64_t j0, int64_t npairs, uint32_t cut, uint32_t *out) {
+    vq_keep_masks(key, j0, npairs, cut, out);
+}
+
 const attn__tiles_t ISA_NAME(attn__tiles) = {
     STR(ATTN_TILES_ISA), gemm_nn, gemm_tn, gemm_nn_rows, gemm_tn_depth, softmax_update, exp_sub, softmax_grad,
     dot_rows, axpy_rows, {dot_rows_f16, dot_rows_bf16}, {axpy_rows_f16, axpy_rows_bf16},
     {dot_group_f32_v, dot_group_f16_v, dot_group_bf16_v},
     {axpy_group_f32_v, axpy_group_f16_v, axpy_group_bf16_v},
-    row_max, exp_row, f16_to_f32, bf16_to_f32, scale_vec, tanh_dot, tanh_sum,
+    row_max, exp_row, f16_to_f32, bf16_to_f32, scale_vec, tanh_dot, tanh_sum, keep_masks,
 };

@@ -80,6 +80,10 @@ typedef struct attn__tiles {
      * order), and t[i] = tanh(q[i] + k[i]); tanh to within 3e-7 relative. */
     float (*tanh_dot)(int64_t n, const float *v, const float *q, const float *k);
     void (*tanh_sum)(int64_t n, const float *q, const float *k, float *t);
+    /* Dropout's keep masks for the element pairs j0 .. j0 + npairs - 1: out[2 (j - j0) + e]
+     * = ~0 where element 2j + e is kept, else 0 (nn/dropout.h defines the mask; the same bits
+     * on every ISA) */
+    void (*keep_masks)(uint64_t key, int64_t j0, int64_t npairs, uint32_t cut, uint32_t *out);
 } attn__tiles_t;
 
 /* The tile set for this CPU (ATTN_ISA=generic forces the portable one). Never NULL. */

@@ -2,6 +2,7 @@
 #include "nn/dropout.h"
 
 #include "core/runtime.h"
+#include "kernels/tiles.h"
 
 #include <math.h>
 #include <string.h>
@@ -55,6 +56,7 @@ typedef struct job {
     float scale;
     const float *a, *b; /* forward: x; add: x, branch; grads: dy */
     float *out;
+    const attn__tiles_t *tiles; /* keep_masks */
 } job_t;
 
 /* m ? v : x for a mask m of all ones or all zeros, as bit operations (which the compiler
@@ -94,17 +96,14 @@ static void run_range(void *ctx, int64_t i0, int64_t i1) {
     }
     /* one 64-bit hash for the pair of elements 2j, 2j + 1: its top 24 bits for the first, the
      * next 24 for the second. The elements go in blocks of BLOCK: first the block's keep masks
-     * into u[] (a loop of hashes alone), then the op as a select without branches, which the
-     * compiler vectorises (a drop is not predictable, so a branch on it mispredicts). */
+     * into u[] (the tiles' keep_masks: hashes alone, four at a time with AVX2), then the op as
+     * a select without branches, which the compiler vectorises (a drop is not predictable, so
+     * a branch on it mispredicts). */
     uint32_t u[BLOCK];
     for (int64_t s = i0; s < i1; s += BLOCK - 2) {
         const int64_t e = s + (BLOCK - 2) < i1 ? s + (BLOCK - 2) : i1;
         const int64_t base = s & ~(int64_t)1; /* u[i - base]: element i kept (~0) or not (0) */
-        for (int64_t j = base >> 1; j < (e + 1) >> 1; j++) {
-            const uint64_t h = attn__hash_at(key, (uint64_t)j);
-            u[2 * j - base] = (uint32_t)(h >> 40) >= cut ? ~0u : 0u;
-            u[2 * j + 1 - base] = (uint32_t)((h >> 16) & 0xFFFFFFu) >= cut ? ~0u : 0u;
-        }
+        J->tiles->keep_masks(key, base >> 1, ((e + 1) >> 1) - (base >> 1), cut, u);
         switch (J->op) {
         case OP_FORWARD:
         case OP_GRAD:
@@ -131,7 +130,7 @@ static void run_range(void *ctx, int64_t i0, int64_t i1) {
 
 static void run(const attn__dropout_t *d, attn__mode_t mode, op_t op, int64_t n,
                 const float *a, const float *b, float *out) {
-    job_t J = {op, attn__dropout_active(d, mode), 0, 0, 0.0f, a, b, out};
+    job_t J = {op, attn__dropout_active(d, mode), 0, 0, 0.0f, a, b, out, attn__tiles()};
     if (J.active) {
         const float p = d->p;
         J.scale = p < 1.0f ? (float)(1.0 / (1.0 - (double)p)) : 0.0f;

@@ -6,8 +6,10 @@
  *   - tanh_sum, t = tanh(q + k) on [-20, 20] and at the switch |x| = 0.625: relative error at
  *     most 4e-7 (bound 3e-7 in simd.h), +-1 exactly from |x| = 10, NaN kept, +-inf -> +-1;
  *   - tanh_dot, sum v tanh(q + k), within 1e-6 of the double sum (relative to sum |v t|);
- *   - dot_group / axpy_group, per query bitwise equal to dot_rows / axpy_rows.
+ *   - dot_group / axpy_group, per query bitwise equal to dot_rows / axpy_rows;
+ *   - keep_masks (dropout), bit for bit as core/rng.h's hash defines the masks.
  * Measured maxima are printed. */
+#include "core/rng.h"
 #include "kernels/tiles.h"
 #include "check.h"
 
@@ -172,6 +174,31 @@ static void group_case(const attn__tiles_t *t) {
         }
 }
 
+/* keep_masks against the definition (core/rng.h's hash, 24 bits per element), for starts
+ * near 0 and near 2^40 (the lanes' index products wrap), every count 0-13 (the 4-pair body
+ * and the scalar tail), and cuts 0 (all kept), 1, 2^23, random, 2^24 (none kept). */
+static void keep_masks_case(const attn__tiles_t *t) {
+    const int64_t starts[] = {0, 1, 7, 1099511627775LL, 123456789LL};
+    const uint32_t cuts[] = {0u, 1u, 1u << 23, 5033165u, 1u << 24};
+    uint32_t out[2 * 13 + 2];
+    int ok = 1;
+    for (size_t a = 0; a < sizeof starts / sizeof starts[0]; a++)
+        for (size_t c = 0; c < sizeof cuts / sizeof cuts[0]; c++)
+            for (int64_t n = 0; n <= 13; n++) {
+                const uint64_t key = 0x0123456789abcdefull ^ (uint64_t)(a * 31 + c);
+                out[2 * n] = out[2 * n + 1] = 0xdeadbeefu; /* past the end: left alone */
+                t->keep_masks(key, starts[a], n, cuts[c], out);
+                for (int64_t p = 0; p < n; p++) {
+                    const uint64_t h = attn__hash_at(key, (uint64_t)(starts[a] + p));
+                    const uint32_t u0 = (uint32_t)(h >> 40), u1 = (uint32_t)((h >> 16) & 0xFFFFFFu);
+                    ok &= out[2 * p] == (u0 >= cuts[c] ? ~0u : 0u);
+                    ok &= out[2 * p + 1] == (u1 >= cuts[c] ? ~0u : 0u);
+                }
+                ok &= out[2 * n] == 0xdeadbeefu && out[2 * n + 1] == 0xdeadbeefu;
+            }
+    CHECK(ok, "%s keep_masks: every mask as core/rng.h's hash defines it", t->name);
+}
+
 int main(void) {
     const attn__tiles_t *sets[2] = {&attn__tiles_generic, attn__tiles()};
     for (int i = 0; i < 2; i++) {
@@ -179,6 +206,7 @@ int main(void) {
         exp_case(sets[i]);
         tanh_case(sets[i]);
         group_case(sets[i]);
+        keep_masks_case(sets[i]);
     }
     return check_report("test_tiles_math");
 }
