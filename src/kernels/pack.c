@@ -39,9 +39,12 @@ const float *attn__tile_rows(const attn__tiles_t *tl, attn_src_t t, int64_t b, i
     return buf;
 }
 
-/* dst[d * ld + r] = a * T[b, h, n0 + r, d], columns rows .. ld-1 zeroed: the transposed tile */
+/* dst[d * ld + r] = a * T[b, h, n0 + r, d], columns rows .. ld-1 zeroed up to the next
+ * multiple of 16: the transposed tile (zeroing all of ld cost more than the copy for the
+ * ~10-row tiles of G2P's attention) */
 void attn__pack_cols(attn_src_t t, int64_t b, int64_t h, int64_t n0, int64_t rows, int64_t dim,
                       float a, float *dst, int64_t ld) {
+    const int64_t pad = (rows + 15) / 16 * 16, zero_end = pad < ld ? pad : ld;
     int64_t base = b * t.stride[0] + h * t.stride[1] + n0 * t.stride[2];
     int64_t sn = t.stride[2], sd = t.stride[3];
     for (int64_t d = 0; d < dim; d++) {
@@ -52,7 +55,7 @@ void attn__pack_cols(attn_src_t t, int64_t b, int64_t h, int64_t n0, int64_t row
         } else {
             for (int64_t r = 0; r < rows; r++) out[r] = a * attn__get(t, base + d * sd + r * sn);
         }
-        for (int64_t r = rows; r < ld; r++) out[r] = 0.0f;
+        for (int64_t r = rows; r < zero_end; r++) out[r] = 0.0f;
     }
 }
 

@@ -14,7 +14,8 @@ void attn__pack_rows(const attn__tiles_t *tl, attn_src_t t, int64_t b, int64_t h
  * it is fp32 with a contiguous last dimension, else converted into buf; *ld gets the stride. */
 const float *attn__tile_rows(const attn__tiles_t *tl, attn_src_t t, int64_t b, int64_t h,
                              int64_t n0, int64_t rows, int64_t dim, float *buf, int64_t *ld);
-/* dst[d * ld + r] = a * T[b, h, n0 + r, d]; columns rows .. ld - 1 zeroed */
+/* dst[d * ld + r] = a * T[b, h, n0 + r, d]; columns rows .. ld - 1 zeroed up to the next
+ * multiple of 16 (the tiles read a tile's columns in blocks of 16, never further) */
 void attn__pack_cols(attn_src_t t, int64_t b, int64_t h, int64_t n0, int64_t rows, int64_t dim,
                      float a, float *dst, int64_t ld);
 /* T[b, h, n0 + r, d] = a * src[r * ld + d] */
