@@ -42,11 +42,13 @@ typedef struct eval_opts {
     g2p_source_t src;
     long beam, threads;
     const char *plot;
+    const char *dev;   /* --dev FILE: the dev part of a standard-split train file */
+    long dev_permille; /* its share, as attn g2p train --dev-permille */
 } eval_opts_t;
 
 static int parse_options(int argc, char **argv, eval_opts_t *o) {
-    static const char *const names[] = {"--model", "--test", "--dict", "--beam", "--plot",
-                                        "--threads", NULL};
+    static const char *const names[] = {"--model", "--test", "--dict", "--dev", "--dev-permille",
+                                        "--beam", "--plot", "--threads", NULL};
     const char *cmd = G2P_CMD;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *val = NULL;
@@ -62,6 +64,14 @@ static int parse_options(int argc, char **argv, eval_opts_t *o) {
         } else if ((r = cli_option_value(cmd, argc, argv, &i, "--dict", &val)) != 0) {
             if (r < 0) return CLI_EXIT_USAGE;
             o->src.dict = val;
+        } else if ((r = cli_option_value(cmd, argc, argv, &i, "--dev", &val)) != 0) {
+            if (r < 0) return CLI_EXIT_USAGE;
+            o->dev = val;
+        } else if ((r = cli_option_value(cmd, argc, argv, &i, "--dev-permille", &val)) != 0) {
+            if (r < 0) return CLI_EXIT_USAGE;
+            if (cli_parse_int(val, 0, 500, &o->dev_permille) != 0)
+                return cli_usage_error(cmd, "--dev-permille must be a whole number from 0 to "
+                                            "500, not '%s'", val);
         } else if ((r = cli_option_value(cmd, argc, argv, &i, "--beam", &val)) != 0) {
             if (r < 0) return CLI_EXIT_USAGE;
             if (cli_parse_int(val, 1, 64, &o->beam) != 0)
@@ -85,9 +95,10 @@ static int parse_options(int argc, char **argv, eval_opts_t *o) {
                                         "are given with --model PATH", a);
         }
     }
-    if (o->src.test && o->src.dict)
-        return cli_usage_error(cmd, "--test FILE and --dict FILE name two test sets; pick one");
-    if (!o->src.test && !o->src.dict) {
+    if (!!o->src.test + !!o->src.dict + !!o->dev > 1)
+        return cli_usage_error(cmd, "--test FILE, --dict FILE and --dev FILE name different "
+                                    "word sets; pick one");
+    if (!o->src.test && !o->src.dict && !o->dev) {
         o->src.dict = g2p_default_dict();
         o->src.dict_is_default = 1;
     }
@@ -117,6 +128,7 @@ int g2p_eval(int argc, char **argv) {
     eval_opts_t o;
     memset(&o, 0, sizeof o);
     o.beam = 1;
+    o.dev_permille = G2P_DEV_PERMILLE;
     int rc = parse_options(argc, argv, &o);
     if (rc != CLI_EXIT_OK) return rc;
     if ((rc = g2p_set_threads(cmd, o.threads)) != CLI_EXIT_OK) return rc;
@@ -139,6 +151,13 @@ int g2p_eval(int argc, char **argv) {
         rc = g2p_load_dict(cmd, o.src.test, 0, "--test", &d);
         part = G2P_PART_ALL;
         snprintf(what, sizeof what, "every word of %s", o.src.test);
+    } else if (o.dev) {
+        /* the words attn g2p train --train FILE held out for dev (none go to test there) */
+        rc = g2p_load_dict(cmd, o.dev, 0, "--dev", &d);
+        part = G2P_PART_DEV;
+        dev = (int)o.dev_permille;
+        snprintf(what, sizeof what, "the dev part of %s (%d permille of its words, by a hash "
+                                    "of the word, as attn g2p train holds them out)", o.dev, dev);
     } else {
         rc = g2p_load_dict(cmd, o.src.dict, o.src.dict_is_default, "--dict", &d);
         part = G2P_PART_TEST;

@@ -291,6 +291,11 @@ run(2 g2p-average-one ARGS g2p average --model "${model}" --out "${g2p_dir}/avg3
     ERR "needs at least two --model files")
 run(2 g2p-average-onto-input ARGS g2p average --model "${model}" --model "${model}"
     --out "${model}" ERR "is also one of the --model files")
+# eval --dev FILE: the words the trainer held out of FILE (its 2 dev words here).
+run(0 g2p-eval-dev ARGS g2p eval --model "${model}" --dev "${g2p_dir}/train.tsv" --threads 1
+    OUT "^attn g2p eval: 2 words, the dev part of .*train.tsv \\(50 permille")
+run(2 g2p-eval-two-sets ARGS g2p eval --model "${model}" --dev "${g2p_dir}/train.tsv"
+    --test "${g2p_dir}/test.tsv" ERR "name different word sets; pick one")
 # --dev-permille: 200 thousandths of the words held out for dev instead of 50 (the run says
 # so), and a resumed run must keep its split.
 run(0 g2p-dev-permille ARGS g2p train ${tiny} --steps 10 --dev-permille 200
