@@ -5,8 +5,6 @@
 #include "core/runtime.h"
 
 #include <math.h>
-#include <stdint.h>
-#include <string.h>
 
 #define SQRT1_2 0.70710678118654752440     /* 1 / sqrt(2) */
 #define INV_SQRT_2PI 0.39894228040143267794 /* 1 / sqrt(2 pi) */
@@ -81,17 +79,9 @@ static void run_range(void *ctx, int64_t i0, int64_t i1) {
     switch (J->act) {
     case ATTN__ACT_RELU:
         /* o += dy where x > 0, as a select on bits (a branch on the sign of x mispredicts half
-         * the time, and a conditional on floats is not vectorised); the sum o + dy is formed
-         * for every element and kept only where x > 0 */
-        for (int64_t i = i0; i < i1; i++) {
-            const float s = o[i] + dy[i], keep = o[i];
-            uint32_t sb, kb;
-            memcpy(&sb, &s, sizeof sb);
-            memcpy(&kb, &keep, sizeof kb);
-            const uint32_t m = 0u - (uint32_t)(x[i] > 0.0f);
-            const uint32_t r = (sb & m) | (kb & ~m);
-            memcpy(&o[i], &r, sizeof r);
-        }
+         * the time); the sum o + dy is formed for every element and kept only where x > 0 */
+        for (int64_t i = i0; i < i1; i++)
+            o[i] = attn__select_f32(0u - (uint32_t)(x[i] > 0.0f), o[i] + dy[i], o[i]);
         break;
     case ATTN__ACT_GELU:
         for (int64_t i = i0; i < i1; i++) o[i] = gelu_b(x[i], dy[i], o[i]);

@@ -5,7 +5,6 @@
 #include "kernels/tiles.h"
 
 #include <math.h>
-#include <string.h>
 
 /* FNV-1a over the name's bytes: a fixed stream id per dropout site */
 static uint64_t name_hash(const char *s) {
@@ -59,18 +58,6 @@ typedef struct job {
     const attn__tiles_t *tiles; /* keep_masks */
 } job_t;
 
-/* m ? v : x for a mask m of all ones or all zeros, as bit operations (which the compiler
- * vectorises; a conditional on floats it does not) */
-static inline float select(uint32_t m, float v, float x) {
-    uint32_t vb, xb;
-    memcpy(&vb, &v, sizeof vb);
-    memcpy(&xb, &x, sizeof xb);
-    const uint32_t r = (vb & m) | (xb & ~m);
-    float f;
-    memcpy(&f, &r, sizeof f);
-    return f;
-}
-
 static void run_range(void *ctx, int64_t i0, int64_t i1) {
     const job_t *J = ctx;
     const float *a = J->a, *b = J->b;
@@ -109,19 +96,19 @@ static void run_range(void *ctx, int64_t i0, int64_t i1) {
         case OP_GRAD:
             for (int64_t i = s; i < e; i++) {
                 const float v = a[i] * scale;
-                o[i] = select(u[i - base], v, 0.0f);
+                o[i] = attn__select_f32(u[i - base], v, 0.0f);
             }
             break;
         case OP_ADD:
             for (int64_t i = s; i < e; i++) {
                 const float x = a[i], v = x + b[i] * scale;
-                o[i] = select(u[i - base], v, x);
+                o[i] = attn__select_f32(u[i - base], v, x);
             }
             break;
         case OP_GRAD_ACC:
             for (int64_t i = s; i < e; i++) {
                 const float x = o[i], v = x + a[i] * scale;
-                o[i] = select(u[i - base], v, x);
+                o[i] = attn__select_f32(u[i - base], v, x);
             }
             break;
         }

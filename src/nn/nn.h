@@ -27,6 +27,7 @@
 #include "train/params.h"
 
 #include <stdint.h>
+#include <string.h>
 
 /* C[M x N] = alpha * op(A) op(B) + beta * C, row-major, op = transpose when trans_* != 0
  * (A is M x K, or K x M when transposed; B is K x N, or N x K). Tiles of C on attn's thread
@@ -34,5 +35,18 @@
 void attn__gemm(int trans_a, int trans_b, int64_t M, int64_t N, int64_t K, float alpha,
                 const float *A, int64_t lda, const float *B, int64_t ldb, float beta, float *C,
                 int64_t ldc);
+
+/* m ? v : x for a mask m of all ones or all zeros, as bit operations: a loop of these the
+ * compiler vectorises, where a conditional on floats (or a branch on a coin flip) it does not
+ * (dropout's masks, ReLU's backward) */
+static inline float attn__select_f32(uint32_t m, float v, float x) {
+    uint32_t vb, xb;
+    memcpy(&vb, &v, sizeof vb);
+    memcpy(&xb, &x, sizeof xb);
+    const uint32_t r = (vb & m) | (xb & ~m);
+    float f;
+    memcpy(&f, &r, sizeof f);
+    return f;
+}
 
 #endif
