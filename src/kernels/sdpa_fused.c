@@ -95,7 +95,7 @@ static void prefetch_tile(attn_src_t t, int64_t b, int64_t h, int64_t n0, int64_
 }
 
 static size_t forward_scratch(const attn__sdpa_t *p) {
-    return (size_t)(p->D * BR + BC * p->D + BC * p->Dv + BC * BR + BR * p->Dv + 3 * BR);
+    return (size_t)(p->D * BR + BC * p->D + BC * p->Dv + BC * BR + BR * p->Dv + 4 * BR);
 }
 
 static void forward_item(void *ctx, int64_t item, int thread) {
@@ -108,7 +108,7 @@ static void forward_item(void *ctx, int64_t item, int thread) {
 
     float *Qt = attn__scratch_of(&J->scratch, thread);
     float *Kp = Qt + D * BR, *Vp = Kp + BC * D, *St = Vp + BC * Dv, *Oacc = St + BC * BR;
-    float *m = Oacc + BR * Dv, *l = m + BR, *alpha = l + BR;
+    float *m = Oacc + BR * Dv, *l = m + BR, *alpha = l + BR, *mx = alpha + BR;
 
     attn__pack_cols(J->q, b, h, i0, rows, D, p->scale * LOG2E, Qt, BR);
     memset(Oacc, 0, sizeof(float) * (size_t)(rows * Dv));
@@ -127,11 +127,17 @@ static void forward_item(void *ctx, int64_t item, int thread) {
         if (diagonal) causal_limits(p, b, i0, rows, j0, cols, n, need_rows, need_keys);
         const int64_t next = attn__min64(BC, kend - j0 - BC);
         prefetch_tile(J->k, b, hk, j0 + BC, next, D);
-        if (diagonal) t->gemm_nn_rows(cols, n, D, Kr, ldk, Qt, BR, St, BR, 0, need_rows);
-        else t->gemm_nn(cols, n, D, Kr, ldk, Qt, BR, St, BR, 0);
         prefetch_tile(J->v, b, hk, j0 + BC, next, Dv);
-        attn__mask_tile(p, b, h, i0, rows, j0, cols, St);
-        t->softmax_update(cols, n, St, BR, m, l, alpha);
+        if (diagonal || p->mask_kind != ATTN_MASK_NONE) {
+            if (diagonal) t->gemm_nn_rows(cols, n, D, Kr, ldk, Qt, BR, St, BR, 0, need_rows);
+            else t->gemm_nn(cols, n, D, Kr, ldk, Qt, BR, St, BR, 0);
+            attn__mask_tile(p, b, h, i0, rows, j0, cols, St);
+            t->softmax_update(cols, n, St, BR, m, l, alpha);
+        } else { /* nothing to hide or add: the column maxima come out of the product */
+            memcpy(mx, m, sizeof(float) * (size_t)n);
+            t->gemm_nn_max(cols, n, D, Kr, ldk, Qt, BR, St, BR, mx);
+            t->softmax_update_max(cols, n, St, BR, mx, m, l, alpha);
+        }
         for (int64_t r = 0; r < rows; r++)
             if (alpha[r] != 1.0f) t->scale(Dv, alpha[r], Oacc + r * Dv);
         if (diagonal) t->gemm_tn_depth(rows, Dv, cols, St, BR, Vr, ldv, Oacc, Dv, 1, need_keys);

@@ -24,9 +24,12 @@
 
 enum { MR = ATTN__TILE_MR, NR = ATTN__TILE_NR };
 
-/* C[r][0..16) (=|+=) sum_k A(r, k) * B[k][0..16) for r < 6, A(r, k) = A[r * ars + k * aks] */
+/* C[r][0..16) (=|+=) sum_k A(r, k) * B[k][0..16) for r < 6, A(r, k) = A[r * ars + k * aks];
+ * with cmax, also cmax[0..16) = max(cmax, max_r C[r][0..16)) from the registers (a max is
+ * exact, so its order does not matter) */
 static inline void micro_6x16(int64_t K, const float *A, int64_t ars, int64_t aks,
-                              const float *B, int64_t ldb, float *C, int64_t ldc, int acc) {
+                              const float *B, int64_t ldb, float *C, int64_t ldc, int acc,
+                              float *cmax) {
     vf c[MR][2];
     for (int r = 0; r < MR; r++) {
         c[r][0] = acc ? vf_load(C + r * ldc) : vf_zero();
@@ -47,6 +50,14 @@ static inline void micro_6x16(int64_t K, const float *A, int64_t ars, int64_t ak
     for (int r = 0; r < MR; r++) {
         vf_store(C + r * ldc, c[r][0]);
         vf_store(C + r * ldc + 8, c[r][1]);
+    }
+    if (cmax) {
+        vf x0 = vf_max(vf_max(c[0][0], c[1][0]), vf_max(c[2][0], c[3][0]));
+        vf x1 = vf_max(vf_max(c[0][1], c[1][1]), vf_max(c[2][1], c[3][1]));
+        x0 = vf_max(x0, vf_max(c[4][0], c[5][0]));
+        x1 = vf_max(x1, vf_max(c[4][1], c[5][1]));
+        vf_store(cmax, vf_max(vf_load(cmax), x0));
+        vf_store(cmax + 8, vf_max(vf_load(cmax + 8), x1));
     }
 }
 
@@ -73,9 +84,9 @@ enum { KPAD_MAX = 256 };
 
 static inline void block(int64_t mr, int64_t nr, int64_t K, const float *A, int64_t ars,
                          int64_t aks, const float *B, int64_t ldb, float *C, int64_t ldc,
-                         int acc) {
+                         int acc, float *cmax) {
     if (mr == MR && nr == NR) {
-        micro_6x16(K, A, ars, aks, B, ldb, C, ldc, acc);
+        micro_6x16(K, A, ars, aks, B, ldb, C, ldc, acc, cmax);
         return;
     }
     float Cp[MR * NR];
@@ -83,21 +94,26 @@ static inline void block(int64_t mr, int64_t nr, int64_t K, const float *A, int6
         for (int64_t r = 0; r < MR; r++)
             for (int64_t n = 0; n < NR; n++)
                 Cp[r * NR + n] = r < mr && n < nr ? C[r * ldc + n] : 0.0f;
-    micro_6x16(K, A, ars, aks, B, ldb, Cp, NR, acc);
+    micro_6x16(K, A, ars, aks, B, ldb, Cp, NR, acc, NULL);
     for (int64_t r = 0; r < mr; r++)
-        for (int64_t n = 0; n < nr; n++) C[r * ldc + n] = Cp[r * NR + n];
+        for (int64_t n = 0; n < nr; n++) {
+            C[r * ldc + n] = Cp[r * NR + n];
+            if (cmax && Cp[r * NR + n] > cmax[n]) cmax[n] = Cp[r * NR + n];
+        }
 }
 
 /* Trims (NULL: none) for products partly known to be void (the diagonal tiles of causal
  * attention): column block n0 needs only the row blocks m0 < rows_lim[n0 / NR] (C's other rows
- * there are left as they were), and row block m0 sums only over k < depth_lim[m0 / MR]. */
+ * there are left as they were), and row block m0 sums only over k < depth_lim[m0 / MR].
+ * cmax (NULL: none; only with K <= KPAD_MAX): cmax[n] = max(cmax[n], max_m C[m][n]). */
 static void gemm(int64_t M, int64_t N, int64_t K, const float *A, int64_t ars, int64_t aks,
                  const float *B, int64_t ldb, float *C, int64_t ldc, int acc,
-                 const int32_t *rows_lim, const int32_t *depth_lim) {
+                 const int32_t *rows_lim, const int32_t *depth_lim, float *cmax) {
     const int64_t mfull = M / MR * MR, nfull = N / NR * NR, mr = M - mfull, nr = N - nfull;
     if (K > KPAD_MAX) rows_lim = depth_lim = NULL; /* (the trims only serve short products) */
     if ((mr || nr) && K > KPAD_MAX) { /* long products: the scalar edges cost little */
-        if (mfull && nfull) gemm(mfull, nfull, K, A, ars, aks, B, ldb, C, ldc, acc, NULL, NULL);
+        if (mfull && nfull)
+            gemm(mfull, nfull, K, A, ars, aks, B, ldb, C, ldc, acc, NULL, NULL, NULL);
         if (nr) micro_edge(M, nr, K, A, ars, aks, B + nfull, ldb, C + nfull, ldc, acc);
         if (mr && nfull)
             micro_edge(mr, nfull, K, A + mfull * ars, ars, aks, B, ldb, C + mfull * ldc, ldc,
@@ -120,7 +136,8 @@ static void gemm(int64_t M, int64_t N, int64_t K, const float *A, int64_t ars, i
         const int64_t as = (m0) < mfull ? ars : K, ak = (m0) < mfull ? aks : 1;               \
         const float *b = (n0) < nfull ? B + (n0) : Bp;                                        \
         const int64_t lb = (n0) < nfull ? ldb : NR;                                           \
-        block(bm, bn, (kk), a, as, ak, b, lb, C + (m0) * ldc + (n0), ldc, acc);               \
+        block(bm, bn, (kk), a, as, ak, b, lb, C + (m0) * ldc + (n0), ldc, acc,                \
+              cmax ? cmax + (n0) : NULL);                                                     \
     } while (0)
 #define ATTN__SKIP(m0, n0) (rows_lim && (m0) >= rows_lim[(n0) / NR])
 #define ATTN__DEPTH(m0) (depth_lim ? depth_lim[(m0) / MR] : K)
@@ -142,36 +159,40 @@ static void gemm(int64_t M, int64_t N, int64_t K, const float *A, int64_t ars, i
 
 static void gemm_nn(int64_t M, int64_t N, int64_t K, const float *A, int64_t lda,
                     const float *B, int64_t ldb, float *C, int64_t ldc, int accumulate) {
-    gemm(M, N, K, A, lda, 1, B, ldb, C, ldc, accumulate, NULL, NULL);
+    gemm(M, N, K, A, lda, 1, B, ldb, C, ldc, accumulate, NULL, NULL, NULL);
 }
 
 static void gemm_tn(int64_t M, int64_t N, int64_t K, const float *A, int64_t lda,
                     const float *B, int64_t ldb, float *C, int64_t ldc, int accumulate) {
-    gemm(M, N, K, A, 1, lda, B, ldb, C, ldc, accumulate, NULL, NULL);
+    gemm(M, N, K, A, 1, lda, B, ldb, C, ldc, accumulate, NULL, NULL, NULL);
+}
+
+static void gemm_nn_max(int64_t M, int64_t N, int64_t K, const float *A, int64_t lda,
+                        const float *B, int64_t ldb, float *C, int64_t ldc, float *cmax) {
+    gemm(M, N, K, A, lda, 1, B, ldb, C, ldc, 0, NULL, NULL, K <= KPAD_MAX ? cmax : NULL);
+    if (K > KPAD_MAX) /* (the long-product path has no max in its epilogue) */
+        for (int64_t m = 0; m < M; m++)
+            for (int64_t n = 0; n < N; n++)
+                if (C[m * ldc + n] > cmax[n]) cmax[n] = C[m * ldc + n];
 }
 
 static void gemm_nn_rows(int64_t M, int64_t N, int64_t K, const float *A, int64_t lda,
                          const float *B, int64_t ldb, float *C, int64_t ldc, int accumulate,
                          const int32_t *rows) {
-    gemm(M, N, K, A, lda, 1, B, ldb, C, ldc, accumulate, rows, NULL);
+    gemm(M, N, K, A, lda, 1, B, ldb, C, ldc, accumulate, rows, NULL, NULL);
 }
 
 static void gemm_tn_depth(int64_t M, int64_t N, int64_t K, const float *A, int64_t lda,
                           const float *B, int64_t ldb, float *C, int64_t ldc, int accumulate,
                           const int32_t *depth) {
-    gemm(M, N, K, A, 1, lda, B, ldb, C, ldc, accumulate, NULL, depth);
+    gemm(M, N, K, A, 1, lda, B, ldb, C, ldc, accumulate, NULL, depth, NULL);
 }
 
-static void softmax_update(int64_t J, int64_t n, float *S, int64_t ld, float *m, float *l,
-                           float *alpha) {
-    /* row-major sweeps (the tile is read in memory order); the per-column statistics stay in
-     * small arrays: max in pass 1, the subtrahend in alpha's place and the sums in pass 2 */
+/* The online softmax update after the column maxima are known: mx[i] = max(m[i], max_j
+ * S[j][i]) on entry (overwritten). */
+static void softmax_update_max(int64_t J, int64_t n, float *S, int64_t ld, float *mx, float *m,
+                               float *l, float *alpha) {
     const vf ninf = vf_set1(-INFINITY), zero = vf_zero();
-    float mx[256], sum[256]; /* n <= 256 (the caller's tile width) */
-    for (int64_t i = 0; i < n; i += VF_WIDTH) vf_store(mx + i, vf_load(m + i));
-    for (int64_t j = 0; j < J; j++)
-        for (int64_t i = 0; i < n; i += VF_WIDTH)
-            vf_store(mx + i, vf_max(vf_load(mx + i), vf_load(S + j * ld + i)));
     for (int64_t i = 0; i < n; i += VF_WIDTH) {
         vf x = vf_load(mx + i);
         /* a column with nothing visible subtracts 0 instead of -inf: 2^-inf = 0, no NaN */
@@ -179,16 +200,45 @@ static void softmax_update(int64_t J, int64_t n, float *S, int64_t ld, float *m,
         vf_store(alpha + i, vf_exp2_nonpos(vf_sub(vf_load(m + i), use)));
         vf_store(m + i, x);
         vf_store(mx + i, use);
-        vf_store(sum + i, zero);
     }
-    for (int64_t j = 0; j < J; j++)
-        for (int64_t i = 0; i < n; i += VF_WIDTH) {
-            vf e = vf_exp2_nonpos(vf_sub(vf_load(S + j * ld + i), vf_load(mx + i)));
-            vf_store(S + j * ld + i, e);
-            vf_store(sum + i, vf_add(vf_load(sum + i), e));
+    /* strips of 16 columns (then 8), the keys in order down each, sums and maxima in registers */
+    int64_t i = 0;
+    for (; i + 2 * VF_WIDTH <= n; i += 2 * VF_WIDTH) {
+        const vf u0 = vf_load(mx + i), u1 = vf_load(mx + i + VF_WIDTH);
+        vf s0 = zero, s1 = zero;
+        for (int64_t j = 0; j < J; j++) {
+            float *row = S + j * ld + i;
+            vf e0 = vf_exp2_nonpos(vf_sub(vf_load(row), u0));
+            vf e1 = vf_exp2_nonpos(vf_sub(vf_load(row + VF_WIDTH), u1));
+            vf_store(row, e0);
+            vf_store(row + VF_WIDTH, e1);
+            s0 = vf_add(s0, e0);
+            s1 = vf_add(s1, e1);
         }
-    for (int64_t i = 0; i < n; i += VF_WIDTH)
-        vf_store(l + i, vf_fma(vf_load(l + i), vf_load(alpha + i), vf_load(sum + i)));
+        float *l1 = l + i + VF_WIDTH;
+        vf_store(l + i, vf_fma(vf_load(l + i), vf_load(alpha + i), s0));
+        vf_store(l1, vf_fma(vf_load(l1), vf_load(alpha + i + VF_WIDTH), s1));
+    }
+    for (; i < n; i += VF_WIDTH) {
+        const vf u0 = vf_load(mx + i);
+        vf s0 = zero;
+        for (int64_t j = 0; j < J; j++) {
+            vf e0 = vf_exp2_nonpos(vf_sub(vf_load(S + j * ld + i), u0));
+            vf_store(S + j * ld + i, e0);
+            s0 = vf_add(s0, e0);
+        }
+        vf_store(l + i, vf_fma(vf_load(l + i), vf_load(alpha + i), s0));
+    }
+}
+
+static void softmax_update(int64_t J, int64_t n, float *S, int64_t ld, float *m, float *l,
+                           float *alpha) {
+    float mx[256];
+    for (int64_t i = 0; i < n; i += VF_WIDTH) vf_store(mx + i, vf_load(m + i));
+    for (int64_t j = 0; j < J; j++)
+        for (int64_t i = 0; i < n; i += VF_WIDTH)
+            vf_store(mx + i, vf_max(vf_load(mx + i), vf_load(S + j * ld + i)));
+    softmax_update_max(J, n, S, ld, mx, m, l, alpha);
 }
 
 static void exp_sub(int64_t J, int64_t n, float *S, int64_t ld, const float *sub) {
@@ -582,7 +632,8 @@ static void keep_masks(uint64_t key, int64_t j0, int64_t npairs, uint32_t cut, u
 }
 
 const attn__tiles_t ISA_NAME(attn__tiles) = {
-    STR(ATTN_TILES_ISA), gemm_nn, gemm_tn, gemm_nn_rows, gemm_tn_depth, softmax_update, exp_sub, softmax_grad,
+    STR(ATTN_TILES_ISA), gemm_nn, gemm_tn, gemm_nn_max, gemm_nn_rows, gemm_tn_depth, softmax_update,
+    softmax_update_max, exp_sub, softmax_grad,
     dot_rows, axpy_rows, {dot_rows_f16, dot_rows_bf16}, {axpy_rows_f16, axpy_rows_bf16},
     {dot_group_f32_v, dot_group_f16_v, dot_group_bf16_v},
     {axpy_group_f32_v, axpy_group_f16_v, axpy_group_bf16_v},

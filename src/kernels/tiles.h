@@ -22,6 +22,10 @@ typedef struct attn__tiles {
     /* C[m][n] (= or +=) sum_k A[k][m] * B[k][n];  A: K x M (read transposed). */
     void (*gemm_tn)(int64_t M, int64_t N, int64_t K, const float *A, int64_t lda,
                     const float *B, int64_t ldb, float *C, int64_t ldc, int accumulate);
+    /* gemm_nn (overwriting C) that also folds C's column maxima into cmax: cmax[n] =
+     * max(cmax[n], max_m C[m][n]) for n < N, from the registers (the forward's score tiles) */
+    void (*gemm_nn_max)(int64_t M, int64_t N, int64_t K, const float *A, int64_t lda,
+                        const float *B, int64_t ldb, float *C, int64_t ldc, float *cmax);
     /* The two with part of the work known to be void (the diagonal tiles of causal
      * attention). gemm_nn_rows: column block n0 (16 columns, from 0) needs only the rows
      * m < rows[n0 / 16] (a prefix; C's other rows there are left as they are). gemm_tn_depth:
@@ -43,6 +47,10 @@ typedef struct attn__tiles {
      * l = 0 and give zeros. */
     void (*softmax_update)(int64_t J, int64_t n, float *S, int64_t ld, float *m, float *l,
                            float *alpha);
+    /* The same with the column maxima already known: mx[i] = max(m[i], max_j S[j][i]) on
+     * entry (mx is scratch afterwards); softmax_update's results. */
+    void (*softmax_update_max)(int64_t J, int64_t n, float *S, int64_t ld, float *mx, float *m,
+                               float *l, float *alpha);
     /* S[j][i] = 2^(S[j][i] - sub[i]) (sub[i] = +inf gives zeros). */
     void (*exp_sub)(int64_t J, int64_t n, float *S, int64_t ld, const float *sub);
     /* dP[j][i] = P[j][i] * (dP[j][i] - d[i]) */

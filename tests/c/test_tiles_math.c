@@ -7,7 +7,12 @@
  *     most 4e-7 (bound 3e-7 in simd.h), +-1 exactly from |x| = 10, NaN kept, +-inf -> +-1;
  *   - tanh_dot, sum v tanh(q + k), within 1e-6 of the double sum (relative to sum |v t|);
  *   - dot_group / axpy_group, per query bitwise equal to dot_rows / axpy_rows;
- *   - keep_masks (dropout), bit for bit as core/rng.h's hash defines the masks.
+ *   - keep_masks (dropout), bit for bit as core/rng.h's hash defines the masks;
+ *   - softmax_update's 2^x (scores in log2 units) on [-126, 0]: relative error at most 2e-7
+ *     (the fitted polynomial gives 1.7e-7 in fp32 with FMA, 1.8e-7 without), exactly 0 below
+ *     -127 and for -inf;
+ *   - gemm_nn_max's column maxima, and softmax_update_max given them, bitwise equal to gemm_nn
+ *     then a scan, and to softmax_update, on edge sizes (J not a multiple of 6, n of 16).
  * Measured maxima are printed. */
 #include "core/rng.h"
 #include "kernels/tiles.h"
@@ -199,6 +204,95 @@ static void keep_masks_case(const attn__tiles_t *t) {
     CHECK(ok, "%s keep_masks: every mask as core/rng.h's hash defines it", t->name);
 }
 
+/* softmax_update on one 8-column tile from m = -inf: S = 2^(S - max), the max of each column
+ * is 0 (row 0), so the other rows are 2^x for the chosen x */
+static void exp2_case(const attn__tiles_t *t) {
+    enum { J = 2501, W = 8 };
+    static float S[J * W];
+    double worst = 0.0;
+    int zeros = 1;
+    for (int j = 0; j < J; j++)
+        for (int i = 0; i < W; i++) {
+            double x = j == 0 ? 0.0 : -126.0 * (double)((j - 1) * W + i) / ((J - 1) * W - 1);
+            S[j * W + i] = (float)x;
+        }
+    float m[W], l[W], alpha[W];
+    for (int i = 0; i < W; i++) { m[i] = -INFINITY; l[i] = 0.0f; }
+    static float X[J * W];
+    for (int k = 0; k < J * W; k++) X[k] = S[k];
+    t->softmax_update(J, W, S, W, m, l, alpha);
+    for (int k = W; k < J * W; k++) {
+        double want = exp2((double)X[k]);
+        double e = fabs((double)S[k] - want) / want;
+        if (e > worst) worst = e;
+    }
+    printf("  %s softmax 2^x: max relative error %.3g on [-126, 0]\n", t->name, worst);
+    CHECK(worst <= 2e-7, "%s softmax 2^x: relative error %.3g > 2e-7", t->name, worst);
+    /* far below the range, and -inf */
+    float T[3 * W], tm[W], tl[W];
+    for (int i = 0; i < W; i++) {
+        T[i] = 0.0f;
+        T[W + i] = -127.0f - (float)i * 40.0f;
+        T[2 * W + i] = -INFINITY;
+        tm[i] = -INFINITY;
+        tl[i] = 0.0f;
+    }
+    t->softmax_update(3, W, T, W, tm, tl, alpha);
+    for (int i = 0; i < W; i++) zeros &= T[W + i] == 0.0f && T[2 * W + i] == 0.0f && T[i] == 1.0f;
+    CHECK(zeros, "%s softmax 2^x: 2^0 = 1, and 0 for x <= -127 and -inf", t->name);
+}
+
+static float uniform(uint64_t *st) { /* [0, 1) */
+    *st = *st * 6364136223846793005ull + 1442695040888963407ull;
+    return (float)(*st >> 40) / 16777216.0f;
+}
+
+/* the forward's fused path against its two-pass form, bit for bit */
+static void fused_max_case(const attn__tiles_t *t) {
+    const int64_t Ms[] = {96, 61, 5}, Ns[] = {96, 40, 8}, Ks[] = {64, 7, 300};
+    int ok = 1;
+    uint64_t st = 42;
+    for (int a = 0; a < 3; a++)
+        for (int b = 0; b < 3; b++)
+            for (int c = 0; c < 3; c++) {
+                const int64_t M = Ms[a], N = Ns[b], K = Ks[c], ld = 104;
+                float *A = malloc(sizeof(float) * (size_t)(M * K));
+                float *B = malloc(sizeof(float) * (size_t)(K * ld));
+                float *C1 = malloc(sizeof(float) * (size_t)(M * ld));
+                float *C2 = malloc(sizeof(float) * (size_t)(M * ld));
+                float m1[104], m2[104], l1[104], l2[104], a1[104], a2[104], mx[104];
+                for (int64_t k = 0; k < M * K; k++) A[k] = uniform(&st) - 0.5f;
+                for (int64_t k = 0; k < K * ld; k++) B[k] = 8.0f * uniform(&st) - 4.0f;
+                for (int64_t i = 0; i < N; i++) {
+                    m1[i] = m2[i] = i % 3 ? -INFINITY : 1.5f;
+                    l1[i] = l2[i] = i % 3 ? 0.0f : 2.0f;
+                    mx[i] = m2[i];
+                }
+                t->gemm_nn(M, N, K, A, K, B, ld, C1, ld, 0);
+                t->gemm_nn_max(M, N, K, A, K, B, ld, C2, ld, mx);
+                for (int64_t r = 0; r < M; r++)
+                    for (int64_t i = 0; i < N; i++) ok &= C1[r * ld + i] == C2[r * ld + i];
+                float want[104];
+                for (int64_t i = 0; i < N; i++) {
+                    want[i] = m2[i];
+                    for (int64_t r = 0; r < M; r++)
+                        if (C1[r * ld + i] > want[i]) want[i] = C1[r * ld + i];
+                    ok &= want[i] == mx[i];
+                }
+                t->softmax_update(M, N, C1, ld, m1, l1, a1);
+                t->softmax_update_max(M, N, C2, ld, mx, m2, l2, a2);
+                for (int64_t r = 0; r < M; r++)
+                    for (int64_t i = 0; i < N; i++) ok &= C1[r * ld + i] == C2[r * ld + i];
+                for (int64_t i = 0; i < N; i++)
+                    ok &= m1[i] == m2[i] && l1[i] == l2[i] && a1[i] == a2[i];
+                free(A);
+                free(B);
+                free(C1);
+                free(C2);
+            }
+    CHECK(ok, "%s gemm_nn_max + softmax_update_max: bitwise gemm_nn + softmax_update", t->name);
+}
+
 int main(void) {
     const attn__tiles_t *sets[2] = {&attn__tiles_generic, attn__tiles()};
     for (int i = 0; i < 2; i++) {
@@ -207,6 +301,8 @@ int main(void) {
         tanh_case(sets[i]);
         group_case(sets[i]);
         keep_masks_case(sets[i]);
+        exp2_case(sets[i]);
+        fused_max_case(sets[i]);
     }
     return check_report("test_tiles_math");
 }
