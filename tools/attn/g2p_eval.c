@@ -171,8 +171,10 @@ int g2p_eval(int argc, char **argv) {
     for (int64_t i = 0; i < d.count; i++)
         if (part < 0 || attn__dict_split_of(d.entries[i].word, dev, test) == part) n_words++;
     if (n_words == 0) {
-        fprintf(stderr, "attn %s: no test words: %s is empty (the dictionary has %lld words)\n",
-                cmd, what, (long long)d.count);
+        fprintf(stderr, "attn %s: no words to score: %s is empty (the dictionary has %lld "
+                        "words)%s\n", cmd, what, (long long)d.count,
+                o.dev && o.dev_permille == 0 ? "; --dev-permille 0 holds out no words: give "
+                                               "the share attn g2p train used" : "");
         attn__dict_free(&d);
         return CLI_EXIT_FAILED;
     }

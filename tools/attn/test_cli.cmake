@@ -294,6 +294,8 @@ run(2 g2p-average-onto-input ARGS g2p average --model "${model}" --model "${mode
 # eval --dev FILE: the words the trainer held out of FILE (its 2 dev words here).
 run(0 g2p-eval-dev ARGS g2p eval --model "${model}" --dev "${g2p_dir}/train.tsv" --threads 1
     OUT "^attn g2p eval: 2 words, the dev part of .*train.tsv \\(50 permille")
+run(1 g2p-eval-dev-none ARGS g2p eval --model "${model}" --dev "${g2p_dir}/train.tsv"
+    --dev-permille 0 --threads 1 ERR "no words to score: .*--dev-permille 0 holds out no words")
 run(2 g2p-eval-two-sets ARGS g2p eval --model "${model}" --dev "${g2p_dir}/train.tsv"
     --test "${g2p_dir}/test.tsv" ERR "name different word sets; pick one")
 # --dev-permille: 200 thousandths of the words held out for dev instead of 50 (the run says
