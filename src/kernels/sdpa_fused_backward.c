@@ -37,6 +37,7 @@ typedef struct {
     const float *lse;
     attn_dst_t dq, dk, dv, dbias;
     int64_t nqb, nkb, groups;
+    int64_t pw;      /* columns of a packed query block: BR, or fewer for short queries */
     size_t side;     /* floats of one packed query block: Qt, dOt, lse, di */
     float *packed;   /* [B, Hq, nqb] packed query blocks */
     float *di;       /* [B, Hq, Nq] rowsum(dO * O) */
@@ -51,12 +52,13 @@ typedef struct {
 static query_side side_of(const bwd_job *J, int64_t b, int64_t h, int64_t qb) {
     const attn__sdpa_t *p = J->p;
     const float *base = J->packed + ((b * p->Hq + h) * J->nqb + qb) * J->side;
-    query_side qs = {base, base + p->D * BR, base + (p->D + p->Dv) * BR,
-                     base + (p->D + p->Dv + 1) * BR};
+    const int64_t pw = J->pw;
+    query_side qs = {base, base + p->D * pw, base + (p->D + p->Dv) * pw,
+                     base + (p->D + p->Dv + 1) * pw};
     return qs;
 }
 
-/* pass 0: Di in double in index order; the packed query side, padded to BR columns (LSE is
+/* pass 0: Di in double in index order; the packed query side, padded to pw columns (LSE is
  * +inf where a row is fully hidden, so that 2^(s - LSE) = 0). */
 static void query_item(void *ctx, int64_t item, int thread) {
     (void)thread;
@@ -76,11 +78,12 @@ static void query_item(void *ctx, int64_t item, int thread) {
         di[r] = (float)acc;
     }
     float *base = J->packed + item * J->side;
-    attn__pack_cols(J->q, b, h, i0, rows, p->D, p->scale * LOG2E, base, BR);
-    attn__pack_cols(J->d_o, b, h, i0, rows, p->Dv, 1.0f, base + p->D * BR, BR);
-    float *lse = base + (p->D + p->Dv) * BR, *dpad = lse + BR;
+    const int64_t pw = J->pw;
+    attn__pack_cols(J->q, b, h, i0, rows, p->D, p->scale * LOG2E, base, pw);
+    attn__pack_cols(J->d_o, b, h, i0, rows, p->Dv, 1.0f, base + p->D * pw, pw);
+    float *lse = base + (p->D + p->Dv) * pw, *dpad = lse + pw;
     const float *l = J->lse + bh * p->Nq + i0;
-    for (int64_t r = 0; r < BR; r++) {
+    for (int64_t r = 0; r < pw; r++) {
         lse[r] = r < rows && l[r] != -INFINITY ? l[r] * LOG2E : INFINITY;
         dpad[r] = r < rows ? di[r] : 0.0f;
     }
@@ -93,10 +96,10 @@ static void grad_tile(const bwd_job *J, int64_t b, int64_t h, int64_t i0, int64_
     const attn__sdpa_t *p = J->p;
     const attn__tiles_t *t = J->t;
     int64_t n = attn__padded(rows);
-    t->gemm_nn(cols, n, p->D, Kr, ldk, qs->Qt, BR, St, BR, 0);
+    t->gemm_nn(cols, n, p->D, Kr, ldk, qs->Qt, J->pw, St, BR, 0);
     attn__mask_tile(p, b, h, i0, rows, j0, cols, St);
     t->exp_sub(cols, n, St, BR, qs->lse);
-    t->gemm_nn(cols, n, p->Dv, Vr, ldv, qs->dOt, BR, dPt, BR, 0);
+    t->gemm_nn(cols, n, p->Dv, Vr, ldv, qs->dOt, J->pw, dPt, BR, 0);
     t->softmax_grad(cols, n, St, dPt, BR, qs->di);
 }
 
@@ -239,8 +242,13 @@ attn_status_t attn__sdpa_backward_fused(const attn__sdpa_t *p, attn_src_t q, att
                                         attn_src_t d_o, attn_dst_t dq, attn_dst_t dk,
                                         attn_dst_t dv, attn_dst_t dbias) {
     bwd_job J = {p, attn__tiles(), q, k, v, o, d_o, lse, dq, dk, dv, dbias,
-                 (p->Nq + BR - 1) / BR, (p->Nk + BC - 1) / BC, 0,
-                 (size_t)((p->D + p->Dv + 2) * BR), NULL, NULL, NULL, {NULL, 0}};
+                 (p->Nq + BR - 1) / BR, (p->Nk + BC - 1) / BC, 0, 0, 0, NULL, NULL, NULL,
+                 {NULL, 0}};
+    /* short queries (one block of rows < BR) pack only as many columns as the tiles read:
+     * the packed side is allocated per call, and at G2P's ~10 queries a head BR columns made
+     * it 6x larger than needed (100 MB a call, all of it fresh pages) */
+    J.pw = p->Nq >= BR ? BR : attn__padded(p->Nq);
+    J.side = (size_t)((p->D + p->Dv + 2) * J.pw);
     J.groups = key_groups(p, J.nkb);
     int64_t bh = p->B * p->Hq, qitems = bh * J.nqb, kitems = p->B * p->Hkv * J.groups;
     size_t part = (size_t)(bh * p->Nq * p->D);
