@@ -68,14 +68,21 @@ static void query_item(void *ctx, int64_t item, int thread) {
     int64_t i0 = qb * BR, rows = attn__min64(BR, p->Nq - i0);
     const float *O = attn__f32(J->o), *dO = attn__f32(J->d_o);
     float *di = J->di + bh * p->Nq + i0;
-    for (int64_t r = 0; r < rows; r++) {
-        int64_t i = i0 + r;
-        const float *orow = O + b * J->o.stride[0] + h * J->o.stride[1] + i * J->o.stride[2];
-        const float *grow = dO + b * J->d_o.stride[0] + h * J->d_o.stride[1] + i * J->d_o.stride[2];
-        double acc = 0.0;
+    /* four rows at a time: four independent chains of double adds (each row's sum in index
+     * order, as one row alone would have it) */
+    const int64_t so = J->o.stride[3], sg = J->d_o.stride[3];
+    for (int64_t r0 = 0; r0 < rows; r0 += 4) {
+        const float *orow[4], *grow[4];
+        double acc[4] = {0.0, 0.0, 0.0, 0.0};
+        for (int64_t k = 0; k < 4; k++) {
+            int64_t i = i0 + (r0 + k < rows ? r0 + k : r0); /* (a repeat past the end) */
+            orow[k] = O + b * J->o.stride[0] + h * J->o.stride[1] + i * J->o.stride[2];
+            grow[k] = dO + b * J->d_o.stride[0] + h * J->d_o.stride[1] + i * J->d_o.stride[2];
+        }
         for (int64_t e = 0; e < p->Dv; e++)
-            acc += (double)orow[e * J->o.stride[3]] * (double)grow[e * J->d_o.stride[3]];
-        di[r] = (float)acc;
+            for (int64_t k = 0; k < 4; k++)
+                acc[k] += (double)orow[k][e * so] * (double)grow[k][e * sg];
+        for (int64_t k = 0; k < 4 && r0 + k < rows; k++) di[r0 + k] = (float)acc[k];
     }
     float *base = J->packed + item * J->side;
     const int64_t pw = J->pw;
@@ -170,9 +177,17 @@ static void dq_sum_item(void *ctx, int64_t item, int thread) {
     for (int64_t r = 0; r < rows; r++) {
         float *out = J->dq.data + b * J->dq.stride[0] + h * J->dq.stride[1] +
                      (i0 + r) * J->dq.stride[2];
+        const float *s0 = src + r * D;
+        if (J->dq.stride[3] == 1) { /* the same sums as below, as loops the compiler vectorises */
+            for (int64_t d = 0; d < D; d++) out[d] = s0[d];
+            for (int64_t g = 1; g < J->groups; g++)
+                for (int64_t d = 0; d < D; d++) out[d] += s0[g * part + d];
+            for (int64_t d = 0; d < D; d++) out[d] *= p->scale;
+            continue;
+        }
         for (int64_t d = 0; d < D; d++) {
-            float acc = src[r * D + d];
-            for (int64_t g = 1; g < J->groups; g++) acc += src[g * part + r * D + d];
+            float acc = s0[d];
+            for (int64_t g = 1; g < J->groups; g++) acc += s0[g * part + d];
             out[d * J->dq.stride[3]] = p->scale * acc;
         }
     }

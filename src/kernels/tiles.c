@@ -24,14 +24,21 @@
 
 enum { MR = ATTN__TILE_MR, NR = ATTN__TILE_NR };
 
-/* C[r][0..16) (=|+=) sum_k A(r, k) * B[k][0..16) for r < 6, A(r, k) = A[r * ars + k * aks];
+#if defined(__GNUC__)
+#  define ATTN__ALWAYS_INLINE inline __attribute__((always_inline))
+#else
+#  define ATTN__ALWAYS_INLINE inline
+#endif
+
+/* C[r][0..16) (=|+=) sum_k A(r, k) * B[k][0..16) for r < R (R <= 6, a constant at every call,
+ * so each R gets its own copy with the block in registers), A(r, k) = A[r * ars + k * aks];
  * with cmax, also cmax[0..16) = max(cmax, max_r C[r][0..16)) from the registers (a max is
  * exact, so its order does not matter) */
-static inline void micro_6x16(int64_t K, const float *A, int64_t ars, int64_t aks,
-                              const float *B, int64_t ldb, float *C, int64_t ldc, int acc,
-                              float *cmax) {
+static ATTN__ALWAYS_INLINE void micro_rx16(int R, int64_t K, const float *A, int64_t ars,
+                                           int64_t aks, const float *B, int64_t ldb, float *C,
+                                           int64_t ldc, int acc, float *cmax) {
     vf c[MR][2];
-    for (int r = 0; r < MR; r++) {
+    for (int r = 0; r < R; r++) {
         c[r][0] = acc ? vf_load(C + r * ldc) : vf_zero();
         c[r][1] = acc ? vf_load(C + r * ldc + 8) : vf_zero();
     }
@@ -41,23 +48,38 @@ static inline void micro_6x16(int64_t K, const float *A, int64_t ars, int64_t ak
     for (int64_t k = 0; k < K; k++) {
         vf b0 = vf_load(B + k * ldb), b1 = vf_load(B + k * ldb + 8);
         const float *a = A + k * aks;
-        for (int r = 0; r < MR; r++) {
+        for (int r = 0; r < R; r++) {
             vf x = vf_set1(a[r * ars]);
             c[r][0] = vf_fma(x, b0, c[r][0]);
             c[r][1] = vf_fma(x, b1, c[r][1]);
         }
     }
-    for (int r = 0; r < MR; r++) {
+    for (int r = 0; r < R; r++) {
         vf_store(C + r * ldc, c[r][0]);
         vf_store(C + r * ldc + 8, c[r][1]);
     }
     if (cmax) {
-        vf x0 = vf_max(vf_max(c[0][0], c[1][0]), vf_max(c[2][0], c[3][0]));
-        vf x1 = vf_max(vf_max(c[0][1], c[1][1]), vf_max(c[2][1], c[3][1]));
-        x0 = vf_max(x0, vf_max(c[4][0], c[5][0]));
-        x1 = vf_max(x1, vf_max(c[4][1], c[5][1]));
+        vf x0 = c[0][0], x1 = c[0][1];
+        for (int r = 1; r < R; r++) {
+            x0 = vf_max(x0, c[r][0]);
+            x1 = vf_max(x1, c[r][1]);
+        }
         vf_store(cmax, vf_max(vf_load(cmax), x0));
         vf_store(cmax + 8, vf_max(vf_load(cmax + 8), x1));
+    }
+}
+
+/* micro_rx16 for a run-time R in 1..6 */
+static inline void micro_rows(int64_t R, int64_t K, const float *A, int64_t ars, int64_t aks,
+                              const float *B, int64_t ldb, float *C, int64_t ldc, int acc,
+                              float *cmax) {
+    switch (R) {
+    case 1: micro_rx16(1, K, A, ars, aks, B, ldb, C, ldc, acc, cmax); break;
+    case 2: micro_rx16(2, K, A, ars, aks, B, ldb, C, ldc, acc, cmax); break;
+    case 3: micro_rx16(3, K, A, ars, aks, B, ldb, C, ldc, acc, cmax); break;
+    case 4: micro_rx16(4, K, A, ars, aks, B, ldb, C, ldc, acc, cmax); break;
+    case 5: micro_rx16(5, K, A, ars, aks, B, ldb, C, ldc, acc, cmax); break;
+    default: micro_rx16(MR, K, A, ars, aks, B, ldb, C, ldc, acc, cmax); break;
     }
 }
 
@@ -76,25 +98,26 @@ static void micro_edge(int64_t mr, int64_t nr, int64_t K, const float *A, int64_
     }
 }
 
-/* One MR x NR block of C from the blocks of A and B. A partial block (mr < MR rows or
- * nr < NR columns) runs the same micro-kernel on zero-padded copies (the caller pads A and B
- * once per product) and writes back only its mr x nr part, so the edges of small tiles run at
- * vector speed too; KPAD_MAX bounds the padded copies on the stack. */
+/* One block of mr <= MR rows and nr <= NR columns of C. Rows are read from A directly (the
+ * micro-kernel has a copy per row count); a partial column block runs on a zero-padded copy
+ * of B's columns (the caller pads them once per product, KPAD_MAX bounding the copy on the
+ * stack) and of C, writing back only its nr columns, so the edges of small tiles run at
+ * vector speed too. */
 enum { KPAD_MAX = 256 };
 
 static inline void block(int64_t mr, int64_t nr, int64_t K, const float *A, int64_t ars,
                          int64_t aks, const float *B, int64_t ldb, float *C, int64_t ldc,
                          int acc, float *cmax) {
-    if (mr == MR && nr == NR) {
-        micro_6x16(K, A, ars, aks, B, ldb, C, ldc, acc, cmax);
+    if (nr == NR) {
+        if (mr == MR) micro_rx16(MR, K, A, ars, aks, B, ldb, C, ldc, acc, cmax);
+        else micro_rows(mr, K, A, ars, aks, B, ldb, C, ldc, acc, cmax);
         return;
     }
     float Cp[MR * NR];
     if (acc)
-        for (int64_t r = 0; r < MR; r++)
-            for (int64_t n = 0; n < NR; n++)
-                Cp[r * NR + n] = r < mr && n < nr ? C[r * ldc + n] : 0.0f;
-    micro_6x16(K, A, ars, aks, B, ldb, Cp, NR, acc, NULL);
+        for (int64_t r = 0; r < mr; r++)
+            for (int64_t n = 0; n < NR; n++) Cp[r * NR + n] = n < nr ? C[r * ldc + n] : 0.0f;
+    micro_rows(mr, K, A, ars, aks, B, ldb, Cp, NR, acc, NULL);
     for (int64_t r = 0; r < mr; r++)
         for (int64_t n = 0; n < nr; n++) {
             C[r * ldc + n] = Cp[r * NR + n];
@@ -120,23 +143,18 @@ static void gemm(int64_t M, int64_t N, int64_t K, const float *A, int64_t ars, i
                        acc);
         return;
     }
-    /* the partial row block of A (as rows of K) and column block of B, zero-padded */
-    float Ap[MR * KPAD_MAX], Bp[KPAD_MAX * NR];
-    if (mr)
-        for (int64_t r = 0; r < MR; r++)
-            for (int64_t k = 0; k < K; k++)
-                Ap[r * K + k] = r < mr ? A[(mfull + r) * ars + k * aks] : 0.0f;
+    /* the partial column block of B, zero-padded */
+    float Bp[KPAD_MAX * NR];
     if (nr)
         for (int64_t k = 0; k < K; k++)
-            for (int64_t n = 0; n < NR; n++) Bp[k * NR + n] = n < nr ? B[k * ldb + nfull + n] : 0.0f;
+            for (int64_t n = 0; n < NR; n++)
+                Bp[k * NR + n] = n < nr ? B[k * ldb + nfull + n] : 0.0f;
 #define ATTN__BLOCK(m0, n0, kk)                                                               \
     do {                                                                                      \
         const int64_t bm = (m0) < mfull ? MR : mr, bn = (n0) < nfull ? NR : nr;               \
-        const float *a = (m0) < mfull ? A + (m0) * ars : Ap;                                  \
-        const int64_t as = (m0) < mfull ? ars : K, ak = (m0) < mfull ? aks : 1;               \
         const float *b = (n0) < nfull ? B + (n0) : Bp;                                        \
         const int64_t lb = (n0) < nfull ? ldb : NR;                                           \
-        block(bm, bn, (kk), a, as, ak, b, lb, C + (m0) * ldc + (n0), ldc, acc,                \
+        block(bm, bn, (kk), A + (m0) * ars, ars, aks, b, lb, C + (m0) * ldc + (n0), ldc, acc, \
               cmax ? cmax + (n0) : NULL);                                                     \
     } while (0)
 #define ATTN__SKIP(m0, n0) (rows_lim && (m0) >= rows_lim[(n0) / NR])
