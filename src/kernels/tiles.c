@@ -482,13 +482,19 @@ ATTN__AXPY_ROWS(axpy_rows_bf16, uint16_t, vf_load_bf16, ld_bf16)
  * GB/s per CPU-second; blocks of 8 rows: 10-12; in-cache the reloads of y cost ~5-10%). */
 #define ATTN__AXPY_GROUP_BODY(T, VLOAD, SLOAD, G)                                             \
     do {                                                                                      \
-        const float *w0 = w, *w1 = w + ldw, *w2 = w + 2 * ldw, *w3 = w + 3 * ldw;             \
         const int64_t nv = N / (2 * VF_WIDTH) * (2 * VF_WIDTH);                               \
         /* blocks of AXPY_RB rows, each swept column pair by column pair while its lines are  \
          * in L1; y holds the running sums between blocks (stored and reloaded exactly, so    \
-         * the order of the sums is that of one sweep over all rows) */                       \
+         * the order of the sums is that of one sweep over all rows). The block's weights are \
+         * copied query-interleaved (wt[r][g]) so that the inner loop reads them through one  \
+         * pointer (four pointers into w ran out of registers and were reloaded per row). */  \
+        float wt[AXPY_RB * 4];                                                                \
         for (int64_t jb = 0; jb < M; jb += AXPY_RB) {                                         \
             const int64_t je = jb + AXPY_RB < M ? jb + AXPY_RB : M;                           \
+            for (int64_t j = jb; j < je; j++) {                                               \
+                AXPY_PREFETCH(T, j);                                                          \
+                for (int64_t g = 0; g < (G); g++) wt[(j - jb) * 4 + g] = w[g * ldw + j];      \
+            }                                                                                 \
             for (int64_t n = 0; n < nv; n += 2 * VF_WIDTH) {                                  \
                 float *y0 = y + n, *y1 = y0 + ldy, *y2 = y1 + ldy, *y3 = y2 + ldy;            \
                 vf a00 = vf_zero(), a01 = vf_zero(), a10 = vf_zero(), a11 = vf_zero();        \
@@ -507,24 +513,24 @@ ATTN__AXPY_ROWS(axpy_rows_bf16, uint16_t, vf_load_bf16, ld_bf16)
                     a30 = AXPY_START(y3, 3);                                                  \
                     a31 = AXPY_START(y3 + VF_WIDTH, 3);                                       \
                 }                                                                             \
-                for (int64_t j = jb; j < je; j++) {                                           \
-                    const T *b = B + j * ldb + n;                                             \
-                    if (n == 0) AXPY_PREFETCH(T, j);                                          \
-                    vf b0 = VLOAD(b), b1 = VLOAD(b + VF_WIDTH), xv = vf_set1(w0[j]);          \
+                const T *b = B + jb * ldb + n;                                                \
+                const float *wr = wt;                                                         \
+                for (int64_t j = jb; j < je; j++, b += ldb, wr += 4) {                        \
+                    vf b0 = VLOAD(b), b1 = VLOAD(b + VF_WIDTH), xv = vf_set1(wr[0]);          \
                     a00 = vf_fma(xv, b0, a00);                                                \
                     a01 = vf_fma(xv, b1, a01);                                                \
                     if (G > 1) {                                                              \
-                        xv = vf_set1(w1[j]);                                                  \
+                        xv = vf_set1(wr[1]);                                                  \
                         a10 = vf_fma(xv, b0, a10);                                            \
                         a11 = vf_fma(xv, b1, a11);                                            \
                     }                                                                         \
                     if (G > 2) {                                                              \
-                        xv = vf_set1(w2[j]);                                                  \
+                        xv = vf_set1(wr[2]);                                                  \
                         a20 = vf_fma(xv, b0, a20);                                            \
                         a21 = vf_fma(xv, b1, a21);                                            \
                     }                                                                         \
                     if (G > 3) {                                                              \
-                        xv = vf_set1(w3[j]);                                                  \
+                        xv = vf_set1(wr[3]);                                                  \
                         a30 = vf_fma(xv, b0, a30);                                            \
                         a31 = vf_fma(xv, b1, a31);                                            \
                     }                                                                         \
