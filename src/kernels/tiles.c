@@ -301,7 +301,8 @@ static inline void prefetch_rows(const void *p, int64_t ahead, int64_t rows, int
     attn__prefetch_rows_nta((const void *)((uintptr_t)p + (uintptr_t)(ahead * stride)), rows,
                             stride, bytes);
 }
-/* the axpy routines' first column sweep of a row block asks for row j + PF_ROWS of B (N x T) */
+/* the axpy routines ask for row j + PF_ROWS of B (N x T) once per row of a block, before or
+ * during the block's first column sweep */
 #define AXPY_PREFETCH(T, j)                                                                   \
     prefetch_rows(B + (j) * ldb, PF_ROWS, 1, ldb * (int64_t)sizeof(T), N * (int64_t)sizeof(T))
 
