@@ -69,6 +69,9 @@ typedef struct bench_machine {
     char peak_isa[32];       /* "AVX2 FMA" or the fallback used */
     double peak_gflops;      /* fp32 FMA peak over all threads, best of a few runs */
     double peak_gflops_1t;   /* the same on one thread */
+    char wide_isa[32];       /* "AVX-512 FMA" where the machine has wider vectors than
+                                the kernels use, else empty */
+    double wide_peak_gflops; /* that ISA's fp32 FMA peak over all threads, else 0 */
     double read_gbs;         /* streaming read over a buffer far larger than L3 */
     double copy_gbs;         /* memcpy, counting bytes read plus bytes written */
     double buffer_mib;       /* the size of that buffer */

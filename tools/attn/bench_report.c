@@ -53,6 +53,11 @@ void bench_print_header(FILE *f, const bench_machine_t *m, const bench_torch_t *
     fprintf(f, "Machine, measured now on %d thread%s:\n", m->threads, m->threads == 1 ? "" : "s");
     fprintf(f, "  fp32 FMA peak     %.1f GFLOP/s (%.1f on one thread), %s\n", m->peak_gflops,
             m->peak_gflops_1t, m->peak_isa);
+    if (m->wide_peak_gflops > 0)
+        fprintf(f, "  wider FMA peak    %.1f GFLOP/s, %s: the machine has wider vectors than "
+                   "attn's 8-lane kernels use;\n                    %% of peak below is of the "
+                   "8-lane peak above (%.0f%% of this one)\n",
+                m->wide_peak_gflops, m->wide_isa, 100.0 * m->peak_gflops / m->wide_peak_gflops);
     fprintf(f, "  memory bandwidth  read %.1f GB/s, copy %.1f GB/s (bytes read + written), "
                "%.0f MiB buffer\n", m->read_gbs, m->copy_gbs, m->buffer_mib);
     fprintf(f, "  baseline RSS      %.1f MiB (this program before any case; part of every RSS "
@@ -319,6 +324,10 @@ int bench_write_json(const char *path, const bench_machine_t *m, const bench_tor
     json_num(f, m->peak_gflops);
     fprintf(f, ", \"peak_gflops_1thread\": ");
     json_num(f, m->peak_gflops_1t);
+    fprintf(f, ", \"wide_peak_isa\": ");
+    json_string(f, m->wide_isa);
+    fprintf(f, ", \"wide_peak_gflops\": ");
+    json_num(f, m->wide_peak_gflops > 0 ? m->wide_peak_gflops : NAN);
     fprintf(f, ", \"read_gbs\": ");
     json_num(f, m->read_gbs);
     fprintf(f, ", \"copy_gbs\": ");
