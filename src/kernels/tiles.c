@@ -298,8 +298,8 @@ static inline float ld_bf16(const uint16_t *p) { return attn__bf16_to_f32(*p); }
 enum { PF_ROWS = 8, AXPY_RB = 8 }; /* AXPY_RB: see axpy_group */
 static inline void prefetch_rows(const void *p, int64_t ahead, int64_t rows, int64_t stride,
                                  int64_t bytes) {
-    attn__prefetch_rows_nta((const void *)((uintptr_t)p + (uintptr_t)(ahead * stride)), rows,
-                            stride, bytes);
+    attn__prefetch_rows_l2((const void *)((uintptr_t)p + (uintptr_t)(ahead * stride)), rows,
+                           stride, bytes);
 }
 /* the axpy routines ask for row j + PF_ROWS of B (N x T) once per row of a block, before or
  * during the block's first column sweep */
