@@ -4,7 +4,7 @@
  * forward kernel for its next key / value tile (into L2, while the current tile is computed),
  * decoding for the rows a few ahead of those it streams from memory. Both ask for L2 (T1):
  * decoding once asked non-temporally (NTA), and on an Intel Xeon with a large L3 that made it
- * 2.4-3.4x slower than T1 (probably as the lines bypass L2 and its streamer), while on AMD
+ * 1.9-3.3x slower than T1 (probably as the lines bypass L2 and its streamer), while on AMD
  * Zen 3 the two were indistinguishable. Prefetches never fault, so addresses past the end of
  * a tensor are harmless; they are formed by integer arithmetic for that reason. Without
  * GCC-style builtins the helper does nothing. */
