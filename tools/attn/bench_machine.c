@@ -136,6 +136,7 @@ int bench_in_child(void (*fn)(void *ctx, void *out), void *ctx, void *out, size_
 /* ---- FMA peak ---------------------------------------------------------------------------- */
 
 enum { PEAK_ACC = 12 }; /* independent accumulators: > latency (4) x FMA ports (2) */
+enum { PEAK_FALLBACK, PEAK_AVX2, PEAK_AVX512 }; /* the loop measure_peak runs */
 
 #ifdef BENCH_X86
 /* PEAK_ACC independent chains of 8-lane FMAs; the empty asm makes the compiler keep every
@@ -254,7 +255,7 @@ static double fma_loop_scalar(long iters, float *sink) {
 
 typedef struct peak_ctx {
     long iters;
-    int avx2; /* 0: the fallback, 1: AVX2 FMA, 2: AVX-512 FMA */
+    int isa; /* PEAK_FALLBACK, PEAK_AVX2 or PEAK_AVX512 */
     pthread_barrier_t barrier;
     double start, end[256], flops[256];
     float sink[256];
@@ -266,9 +267,9 @@ static void peak_thread(void *p, int tid, int nthreads) {
     pthread_barrier_wait(&c->barrier);
     if (tid == 0) c->start = bench_now();
 #ifdef BENCH_X86
-    c->flops[tid] = c->avx2 == 2 ? fma_loop_avx512(c->iters, &c->sink[tid])
-                    : c->avx2    ? fma_loop_avx2(c->iters, &c->sink[tid])
-                                 : fma_loop_sse(c->iters, &c->sink[tid]);
+    c->flops[tid] = c->isa == PEAK_AVX512 ? fma_loop_avx512(c->iters, &c->sink[tid])
+                    : c->isa == PEAK_AVX2 ? fma_loop_avx2(c->iters, &c->sink[tid])
+                                          : fma_loop_sse(c->iters, &c->sink[tid]);
 #else
     c->flops[tid] = fma_loop_scalar(c->iters, &c->sink[tid]);
 #endif
@@ -276,10 +277,10 @@ static void peak_thread(void *p, int tid, int nthreads) {
 }
 
 /* Best GFLOP/s of a few runs of about 0.1 s each on nthreads threads. */
-static double measure_peak(int nthreads, int avx2) {
+static double measure_peak(int nthreads, int isa) {
     static peak_ctx_t c; /* 4 KiB of per-thread slots; one measurement at a time */
     double best = 0.0;
-    c.avx2 = avx2;
+    c.isa = isa;
     c.iters = 1000000;
     for (int run = 0; run < 6; run++) {
         pthread_barrier_init(&c.barrier, NULL, (unsigned)nthreads);
@@ -409,14 +410,15 @@ static void machine_child(void *ctx, void *out) {
     int avx2 = 0;
     snprintf(m->peak_isa, sizeof m->peak_isa, "scalar multiply-add");
 #endif
-    m->peak_gflops_1t = measure_peak(1, avx2);
-    m->peak_gflops = threads > 1 ? measure_peak(threads, avx2) : m->peak_gflops_1t;
+    const int isa = avx2 ? PEAK_AVX2 : PEAK_FALLBACK;
+    m->peak_gflops_1t = measure_peak(1, isa);
+    m->peak_gflops = threads > 1 ? measure_peak(threads, isa) : m->peak_gflops_1t;
 #ifdef BENCH_X86
     /* The kernels' vectors are 8 lanes wide; a machine with wider FMAs has a higher peak than
      * the one their % of peak is measured against, and the report says so. */
     if (avx2 && have_avx512f()) {
         snprintf(m->wide_isa, sizeof m->wide_isa, "AVX-512 FMA");
-        m->wide_peak_gflops = measure_peak(threads, 2);
+        m->wide_peak_gflops = measure_peak(threads, PEAK_AVX512);
     }
 #endif
 
