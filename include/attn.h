@@ -114,6 +114,10 @@ ATTN_API int32_t attn_get_num_threads(void);
  * the ATTN_KERNEL environment variable), or "invalid" when that variable or the value is not
  * one of them. */
 ATTN_API const char *attn_kernel_name(attn_kernel_t kernel);
+/* The instruction set the optimised kernels run with in this process: "avx512" (16-float
+ * vectors), "avx2" (AVX2 + FMA, 8) or "generic" (portable C), the widest this CPU and build
+ * have unless the ATTN_ISA environment variable names a narrower one. */
+ATTN_API const char *attn_simd_isa(void);
 
 /* ---------------------------------------------------------------------------------------------
  * Tensors

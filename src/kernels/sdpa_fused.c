@@ -65,19 +65,19 @@ typedef struct {
 } fwd_job;
 
 /* On a tile cut by the causal rule (queries i0.., keys j0..): how many keys (from the first)
- * each block of 16 query columns of S^T needs (rows[]), and each block of 6 query rows of the
- * P V product (keys[]): the keys that are not hidden from the block's last query. */
-static void causal_limits(const attn__sdpa_t *p, int64_t b, int64_t i0, int64_t rows,
-                          int64_t j0, int64_t cols, int64_t n, int32_t *need_rows,
+ * each block of t->nr query columns of S^T needs (rows[]), and each block of t->mr query rows
+ * of the P V product (keys[]): the keys that are not hidden from the block's last query. */
+static void causal_limits(const attn__sdpa_t *p, const attn__tiles_t *t, int64_t b, int64_t i0,
+                          int64_t rows, int64_t j0, int64_t cols, int64_t n, int32_t *need_rows,
                           int32_t *need_keys) {
     /* keys visible to query i0 + r: those before attn__key_end(p, b, i0 + r) */
-    for (int64_t r0 = 0, k = 0; r0 < n; r0 += ATTN__TILE_NR, k++) {
-        int64_t last = attn__min64(r0 + ATTN__TILE_NR, rows) - 1;
+    for (int64_t r0 = 0, k = 0; r0 < n; r0 += t->nr, k++) {
+        int64_t last = attn__min64(r0 + t->nr, rows) - 1;
         int64_t e = last < 0 ? 0 : attn__key_end(p, b, i0 + last) - j0;
         need_rows[k] = (int32_t)(e < 0 ? 0 : e > cols ? cols : e);
     }
-    for (int64_t r0 = 0, k = 0; r0 < rows; r0 += ATTN__TILE_MR, k++) {
-        int64_t last = attn__min64(r0 + ATTN__TILE_MR, rows) - 1;
+    for (int64_t r0 = 0, k = 0; r0 < rows; r0 += t->mr, k++) {
+        int64_t last = attn__min64(r0 + t->mr, rows) - 1;
         int64_t e = attn__key_end(p, b, i0 + last) - j0;
         need_keys[k] = (int32_t)(e < 0 ? 0 : e > cols ? cols : e);
     }
@@ -114,7 +114,7 @@ static void forward_item(void *ctx, int64_t item, int thread) {
     memset(Oacc, 0, sizeof(float) * (size_t)(rows * Dv));
     for (int64_t r = 0; r < BR; r++) { m[r] = -INFINITY; l[r] = 0.0f; }
 
-    int32_t need_rows[BR / ATTN__TILE_NR + 1], need_keys[BR / ATTN__TILE_MR + 1];
+    int32_t need_rows[BR], need_keys[BR]; /* one per block of t->nr columns / t->mr rows */
     int64_t kend = attn__key_end(p, b, i0 + rows - 1); /* the last query sees the most keys */
     for (int64_t j0 = 0; j0 < kend; j0 += BC) {
         int64_t cols = attn__min64(BC, kend - j0);
@@ -124,7 +124,7 @@ static void forward_item(void *ctx, int64_t item, int thread) {
         /* a tile the causal rule cuts: key c hides its first hidden(c) queries, a count that
          * grows with c, so each block of queries needs only a prefix of the keys */
         const int diagonal = p->causal != ATTN_CAUSAL_NONE && attn__key_end(p, b, i0) < j0 + cols;
-        if (diagonal) causal_limits(p, b, i0, rows, j0, cols, n, need_rows, need_keys);
+        if (diagonal) causal_limits(p, t, b, i0, rows, j0, cols, n, need_rows, need_keys);
         const int64_t next = attn__min64(BC, kend - j0 - BC);
         prefetch_tile(J->k, b, hk, j0 + BC, next, D);
         prefetch_tile(J->v, b, hk, j0 + BC, next, Dv);

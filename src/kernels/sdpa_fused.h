@@ -5,7 +5,7 @@
 
 #include "kernels/sdpa.h"
 
-/* Tile sizes: multiples of the micro-kernel's 6 rows and 16 columns (tiles.c). */
+/* Tile sizes: multiples of the micro-kernel's 6 rows and 16 or 32 columns (tiles.c). */
 enum { BR = 96, BC = 96 };
 
 /* Scores live in log2 units inside the tiles, so the softmax uses 2^x: Q is packed scaled by

@@ -1,8 +1,11 @@
-/* Internal: the vector helpers every SIMD kernel is written against: a vector of 8 floats.
+/* Internal: the vector helpers every SIMD kernel is written against: a vector of VF_WIDTH
+ * floats.
  *
- * With AVX2, FMA and F16C (compiled with -mavx2 -mfma -mf16c) vf is an __m256 and each helper one or two
- * instructions; elsewhere vf is a plain struct of 8 floats whose loops the compiler vectorises
- * as it can. Kernels are written once against these helpers, never per instruction set. */
+ * With AVX-512 (F, DQ; compiled with -mavx512f -mavx512dq and the AVX2 flags) vf is an __m512
+ * of 16 floats; with AVX2, FMA and F16C (-mavx2 -mfma -mf16c) an __m256 of 8; each helper is
+ * one or a few instructions. Elsewhere vf is a plain struct of 8 floats whose loops the
+ * compiler vectorises as it can. Kernels are written once against these helpers and
+ * VF_WIDTH, never per instruction set. */
 #ifndef ATTN_KERNELS_SIMD_H
 #define ATTN_KERNELS_SIMD_H
 
@@ -12,10 +15,81 @@
 #include "core/rng.h"      /* attn__hash_at (dropout masks) */
 #include "kernels/sdpa.h" /* scalar fp16 / bf16 conversions */
 
-#define VF_WIDTH 8
-
-#if defined(__AVX2__) && defined(__FMA__) && defined(__F16C__)
+#if defined(__AVX2__) || defined(__AVX512F__)
 #include <immintrin.h>
+#endif
+
+#if defined(__AVX512F__) && defined(__AVX512DQ__) && defined(__FMA__) && defined(__F16C__)
+#define VF_WIDTH 16
+
+typedef __m512 vf;
+static inline vf vf_zero(void) { return _mm512_setzero_ps(); }
+static inline vf vf_set1(float x) { return _mm512_set1_ps(x); }
+static inline vf vf_load(const float *p) { return _mm512_loadu_ps(p); }
+/* 16 IEEE halves or 16 bfloat16 to floats */
+static inline vf vf_load_f16(const uint16_t *p) {
+    return _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(const void *)p));
+}
+static inline vf vf_load_bf16(const uint16_t *p) {
+    __m512i w = _mm512_cvtepu16_epi32(_mm256_loadu_si256((const __m256i *)(const void *)p));
+    return _mm512_castsi512_ps(_mm512_slli_epi32(w, 16));
+}
+static inline void vf_store(float *p, vf x) { _mm512_storeu_ps(p, x); }
+static inline vf vf_add(vf a, vf b) { return _mm512_add_ps(a, b); }
+static inline vf vf_sub(vf a, vf b) { return _mm512_sub_ps(a, b); }
+static inline vf vf_mul(vf a, vf b) { return _mm512_mul_ps(a, b); }
+static inline vf vf_div(vf a, vf b) { return _mm512_div_ps(a, b); }
+static inline vf vf_abs(vf a) { return _mm512_andnot_ps(_mm512_set1_ps(-0.0f), a); }
+static inline vf vf_copysign(vf a, vf b) {
+    const __m512 sign = _mm512_set1_ps(-0.0f);
+    return _mm512_or_ps(_mm512_andnot_ps(sign, a), _mm512_and_ps(sign, b));
+}
+static inline vf vf_fma(vf a, vf b, vf c) { return _mm512_fmadd_ps(a, b, c); }
+static inline vf vf_in_reg(vf x) {
+#if defined(__GNUC__)
+    __asm__("" : "+v"(x));
+#endif
+    return x;
+}
+static inline vf vf_max(vf a, vf b) { return _mm512_max_ps(a, b); }
+static inline vf vf_min(vf a, vf b) { return _mm512_min_ps(a, b); }
+/* comparisons give all-ones lanes where true (the mask register widened to a vector, so that
+ * kernels see the same kind of mask on every ISA) */
+static inline vf vf_ge(vf a, vf b) {
+    return _mm512_castsi512_ps(_mm512_movm_epi32(_mm512_cmp_ps_mask(a, b, _CMP_GE_OQ)));
+}
+static inline vf vf_eq(vf a, vf b) {
+    return _mm512_castsi512_ps(_mm512_movm_epi32(_mm512_cmp_ps_mask(a, b, _CMP_EQ_OQ)));
+}
+static inline vf vf_and(vf mask, vf a) { return _mm512_and_ps(mask, a); }
+static inline vf vf_blend(vf mask, vf a, vf b) {
+    return _mm512_mask_blend_ps(_mm512_movepi32_mask(_mm512_castps_si512(mask)), b, a);
+}
+static inline vf vf_pow2i(vf n) {
+    __m512i e = _mm512_add_epi32(_mm512_cvtps_epi32(n), _mm512_set1_epi32(127));
+    return _mm512_castsi512_ps(_mm512_slli_epi32(e, 23));
+}
+/* lane sum in a fixed order: the two halves added lane by lane (i + 8), then the 8 lanes as
+ * the AVX2 set sums them */
+static inline float vf_hsum(vf x) {
+    __m256 h = _mm256_add_ps(_mm512_castps512_ps256(x), _mm512_extractf32x8_ps(x, 1));
+    __m128 s = _mm_add_ps(_mm256_castps256_ps128(h), _mm256_extractf128_ps(h, 1));
+    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+    s = _mm_add_ss(s, _mm_movehdup_ps(s));
+    return _mm_cvtss_f32(s);
+}
+static inline void vf_hsum_pairs(vf c0, vf c1, vf c2, vf c3, vf e0, vf e1, vf e2, vf e3, int G,
+                                 float *s, int64_t lds) {
+    const vf c[4] = {c0, c1, c2, c3}, e[4] = {e0, e1, e2, e3};
+    for (int g = 0; g < G; g++) {
+        s[g * lds] = vf_hsum(c[g]);
+        s[g * lds + 1] = vf_hsum(e[g]);
+    }
+}
+static inline float vf_hmax(vf x) { return _mm512_reduce_max_ps(x); }
+
+#elif defined(__AVX2__) && defined(__FMA__) && defined(__F16C__)
+#define VF_WIDTH 8
 
 typedef __m256 vf;
 static inline vf vf_zero(void) { return _mm256_setzero_ps(); }
@@ -98,43 +172,8 @@ static inline float vf_hmax(vf x) {
     return _mm_cvtss_f32(s);
 }
 
-/* Dropout's keep masks (vq_keep_masks, below) four pairs at a time: the 64-bit hash of
- * core/rng.h in the four 64-bit lanes, each 64-bit product built from 32-bit ones */
-static inline __m256i vq_mul_const(__m256i a, __m256i b_lo, __m256i b_hi) {
-    const __m256i lo = _mm256_mul_epu32(a, b_lo);
-    const __m256i cross = _mm256_add_epi64(_mm256_mul_epu32(_mm256_srli_epi64(a, 32), b_lo),
-                                           _mm256_mul_epu32(a, b_hi));
-    return _mm256_add_epi64(lo, _mm256_slli_epi64(cross, 32));
-}
-static inline int64_t vq_keep_masks4(uint64_t key, int64_t j0, int64_t npairs, uint32_t cut,
-                                     uint32_t *out) {
-    const uint64_t G = 0x9e3779b97f4a7c15ull, M1 = 0xbf58476d1ce4e5b9ull, M2 = 0x94d049bb133111ebull;
-    const uint64_t j = (uint64_t)j0;
-    __m256i jg = _mm256_set_epi64x((long long)((j + 3) * G), (long long)((j + 2) * G),
-                                   (long long)((j + 1) * G), (long long)(j * G));
-    const __m256i step = _mm256_set1_epi64x((long long)(4 * G)), vkey = _mm256_set1_epi64x((long long)key);
-    const __m256i vg = _mm256_set1_epi64x((long long)G);
-    const __m256i m1lo = _mm256_set1_epi64x((long long)M1), m1hi = _mm256_set1_epi64x((long long)(M1 >> 32));
-    const __m256i m2lo = _mm256_set1_epi64x((long long)M2), m2hi = _mm256_set1_epi64x((long long)(M2 >> 32));
-    const __m256i lim = _mm256_set1_epi32((int32_t)cut - 1), low24 = _mm256_set1_epi64x(0xFFFFFF);
-    int64_t p = 0;
-    for (; p + 4 <= npairs; p += 4) {
-        __m256i z = _mm256_add_epi64(_mm256_xor_si256(vkey, jg), vg);
-        z = vq_mul_const(_mm256_xor_si256(z, _mm256_srli_epi64(z, 30)), m1lo, m1hi);
-        z = vq_mul_const(_mm256_xor_si256(z, _mm256_srli_epi64(z, 27)), m2lo, m2hi);
-        z = _mm256_xor_si256(z, _mm256_srli_epi64(z, 31));
-        /* per lane: the low 32 bits the top 24 of the hash (element 2j), the high 32 the next
-         * 24 (element 2j + 1): the order of the two elements in memory */
-        const __m256i u = _mm256_or_si256(
-            _mm256_srli_epi64(z, 40),
-            _mm256_slli_epi64(_mm256_and_si256(_mm256_srli_epi64(z, 16), low24), 32));
-        _mm256_storeu_si256((__m256i *)(void *)(out + 2 * p), _mm256_cmpgt_epi32(u, lim));
-        jg = _mm256_add_epi64(jg, step);
-    }
-    return p;
-}
-
 #else /* portable: 8 floats in a struct */
+#define VF_WIDTH 8
 
 typedef struct { float v[8]; } vf;
 #define VF_MAP(expr) do { for (int i_ = 0; i_ < 8; i_++) r.v[i_] = (expr); } while (0)
@@ -210,6 +249,46 @@ static inline float vf_hmax(vf x) {
     for (int i = 1; i < 8; i++) m = x.v[i] > m ? x.v[i] : m;
     return m;
 }
+#endif
+
+#if defined(__AVX2__)
+/* Dropout's keep masks (vq_keep_masks, below) four pairs at a time: the 64-bit hash of
+ * core/rng.h in the four 64-bit lanes, each 64-bit product built from 32-bit ones */
+static inline __m256i vq_mul_const(__m256i a, __m256i b_lo, __m256i b_hi) {
+    const __m256i lo = _mm256_mul_epu32(a, b_lo);
+    const __m256i cross = _mm256_add_epi64(_mm256_mul_epu32(_mm256_srli_epi64(a, 32), b_lo),
+                                           _mm256_mul_epu32(a, b_hi));
+    return _mm256_add_epi64(lo, _mm256_slli_epi64(cross, 32));
+}
+static inline int64_t vq_keep_masks4(uint64_t key, int64_t j0, int64_t npairs, uint32_t cut,
+                                     uint32_t *out) {
+    const uint64_t G = 0x9e3779b97f4a7c15ull, M1 = 0xbf58476d1ce4e5b9ull, M2 = 0x94d049bb133111ebull;
+    const uint64_t j = (uint64_t)j0;
+    __m256i jg = _mm256_set_epi64x((long long)((j + 3) * G), (long long)((j + 2) * G),
+                                   (long long)((j + 1) * G), (long long)(j * G));
+    const __m256i step = _mm256_set1_epi64x((long long)(4 * G)), vkey = _mm256_set1_epi64x((long long)key);
+    const __m256i vg = _mm256_set1_epi64x((long long)G);
+    const __m256i m1lo = _mm256_set1_epi64x((long long)M1), m1hi = _mm256_set1_epi64x((long long)(M1 >> 32));
+    const __m256i m2lo = _mm256_set1_epi64x((long long)M2), m2hi = _mm256_set1_epi64x((long long)(M2 >> 32));
+    const __m256i lim = _mm256_set1_epi32((int32_t)cut - 1), low24 = _mm256_set1_epi64x(0xFFFFFF);
+    int64_t p = 0;
+    for (; p + 4 <= npairs; p += 4) {
+        __m256i z = _mm256_add_epi64(_mm256_xor_si256(vkey, jg), vg);
+        z = vq_mul_const(_mm256_xor_si256(z, _mm256_srli_epi64(z, 30)), m1lo, m1hi);
+        z = vq_mul_const(_mm256_xor_si256(z, _mm256_srli_epi64(z, 27)), m2lo, m2hi);
+        z = _mm256_xor_si256(z, _mm256_srli_epi64(z, 31));
+        /* per lane: the low 32 bits the top 24 of the hash (element 2j), the high 32 the next
+         * 24 (element 2j + 1): the order of the two elements in memory */
+        const __m256i u = _mm256_or_si256(
+            _mm256_srli_epi64(z, 40),
+            _mm256_slli_epi64(_mm256_and_si256(_mm256_srli_epi64(z, 16), low24), 32));
+        _mm256_storeu_si256((__m256i *)(void *)(out + 2 * p), _mm256_cmpgt_epi32(u, lim));
+        jg = _mm256_add_epi64(jg, step);
+    }
+    return p;
+}
+
+#else
 static inline int64_t vq_keep_masks4(uint64_t key, int64_t j0, int64_t npairs, uint32_t cut,
                                      uint32_t *out) {
     (void)key, (void)j0, (void)npairs, (void)cut, (void)out;

@@ -1,11 +1,12 @@
 /* Dense tile operations of the fused attention kernel, written once against the vector
  * helpers of simd.h. CMake compiles this file once per instruction set, with ATTN_TILES_ISA
- * naming it (generic, avx2) and the matching -m flags.
+ * naming it (generic, avx2, avx512) and the matching -m flags.
  *
- * The products are register-blocked: a micro-kernel keeps a 6 x 16 block of C in twelve
- * 8-float accumulators, and for each k loads two vectors of B and broadcasts six values of A
- * (12 FMAs for 8 loads). A is read through a (row, k) stride pair, so the same micro-kernel
- * serves A and A transposed. */
+ * The products are register-blocked: a micro-kernel keeps a 6 x (2 VF_WIDTH) block of C in
+ * twelve vector accumulators (6 x 16 with 8-float vectors, 6 x 32 with AVX-512's 16), and
+ * for each k loads two vectors of B and broadcasts six values of A (12 FMAs for 8 loads). A
+ * is read through a (row, k) stride pair, so the same micro-kernel serves A and A
+ * transposed. */
 #include "kernels/tiles.h"
 #include "kernels/simd.h"
 #include "kernels/prefetch.h"
@@ -22,7 +23,7 @@
 #define STR2(x) #x
 #define STR(x) STR2(x)
 
-enum { MR = ATTN__TILE_MR, NR = ATTN__TILE_NR };
+enum { MR = 6, NR = 2 * VF_WIDTH }; /* the micro-kernel's block of C */
 
 #if defined(__GNUC__)
 #  define ATTN__ALWAYS_INLINE inline __attribute__((always_inline))
@@ -30,23 +31,23 @@ enum { MR = ATTN__TILE_MR, NR = ATTN__TILE_NR };
 #  define ATTN__ALWAYS_INLINE inline
 #endif
 
-/* C[r][0..16) (=|+=) sum_k A(r, k) * B[k][0..16) for r < R (R <= 6, a constant at every call,
+/* C[r][0..NR) (=|+=) sum_k A(r, k) * B[k][0..NR) for r < R (R <= 6, a constant at every call,
  * so each R gets its own copy with the block in registers), A(r, k) = A[r * ars + k * aks];
- * with cmax, also cmax[0..16) = max(cmax, max_r C[r][0..16)) from the registers (a max is
+ * with cmax, also cmax[0..NR) = max(cmax, max_r C[r][0..NR)) from the registers (a max is
  * exact, so its order does not matter) */
-static ATTN__ALWAYS_INLINE void micro_rx16(int R, int64_t K, const float *A, int64_t ars,
+static ATTN__ALWAYS_INLINE void micro_rxn(int R, int64_t K, const float *A, int64_t ars,
                                            int64_t aks, const float *B, int64_t ldb, float *C,
                                            int64_t ldc, int acc, float *cmax) {
     vf c[MR][2];
     for (int r = 0; r < R; r++) {
         c[r][0] = acc ? vf_load(C + r * ldc) : vf_zero();
-        c[r][1] = acc ? vf_load(C + r * ldc + 8) : vf_zero();
+        c[r][1] = acc ? vf_load(C + r * ldc + VF_WIDTH) : vf_zero();
     }
 #if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC unroll 4
 #endif
     for (int64_t k = 0; k < K; k++) {
-        vf b0 = vf_load(B + k * ldb), b1 = vf_load(B + k * ldb + 8);
+        vf b0 = vf_load(B + k * ldb), b1 = vf_load(B + k * ldb + VF_WIDTH);
         const float *a = A + k * aks;
         for (int r = 0; r < R; r++) {
             vf x = vf_set1(a[r * ars]);
@@ -56,7 +57,7 @@ static ATTN__ALWAYS_INLINE void micro_rx16(int R, int64_t K, const float *A, int
     }
     for (int r = 0; r < R; r++) {
         vf_store(C + r * ldc, c[r][0]);
-        vf_store(C + r * ldc + 8, c[r][1]);
+        vf_store(C + r * ldc + VF_WIDTH, c[r][1]);
     }
     if (cmax) {
         vf x0 = c[0][0], x1 = c[0][1];
@@ -65,25 +66,25 @@ static ATTN__ALWAYS_INLINE void micro_rx16(int R, int64_t K, const float *A, int
             x1 = vf_max(x1, c[r][1]);
         }
         vf_store(cmax, vf_max(vf_load(cmax), x0));
-        vf_store(cmax + 8, vf_max(vf_load(cmax + 8), x1));
+        vf_store(cmax + VF_WIDTH, vf_max(vf_load(cmax + VF_WIDTH), x1));
     }
 }
 
-/* micro_rx16 for a run-time R in 1..6 */
+/* micro_rxn for a run-time R in 1..6 */
 static inline void micro_rows(int64_t R, int64_t K, const float *A, int64_t ars, int64_t aks,
                               const float *B, int64_t ldb, float *C, int64_t ldc, int acc,
                               float *cmax) {
     switch (R) {
-    case 1: micro_rx16(1, K, A, ars, aks, B, ldb, C, ldc, acc, cmax); break;
-    case 2: micro_rx16(2, K, A, ars, aks, B, ldb, C, ldc, acc, cmax); break;
-    case 3: micro_rx16(3, K, A, ars, aks, B, ldb, C, ldc, acc, cmax); break;
-    case 4: micro_rx16(4, K, A, ars, aks, B, ldb, C, ldc, acc, cmax); break;
-    case 5: micro_rx16(5, K, A, ars, aks, B, ldb, C, ldc, acc, cmax); break;
-    default: micro_rx16(MR, K, A, ars, aks, B, ldb, C, ldc, acc, cmax); break;
+    case 1: micro_rxn(1, K, A, ars, aks, B, ldb, C, ldc, acc, cmax); break;
+    case 2: micro_rxn(2, K, A, ars, aks, B, ldb, C, ldc, acc, cmax); break;
+    case 3: micro_rxn(3, K, A, ars, aks, B, ldb, C, ldc, acc, cmax); break;
+    case 4: micro_rxn(4, K, A, ars, aks, B, ldb, C, ldc, acc, cmax); break;
+    case 5: micro_rxn(5, K, A, ars, aks, B, ldb, C, ldc, acc, cmax); break;
+    default: micro_rxn(MR, K, A, ars, aks, B, ldb, C, ldc, acc, cmax); break;
     }
 }
 
-/* The same for mr < 6 rows and nr <= 16 columns: the edges of a product. */
+/* The same for mr < 6 rows and nr <= NR columns: the edges of a product. */
 static void micro_edge(int64_t mr, int64_t nr, int64_t K, const float *A, int64_t ars,
                        int64_t aks, const float *B, int64_t ldb, float *C, int64_t ldc,
                        int acc) {
@@ -109,14 +110,13 @@ static inline void block(int64_t mr, int64_t nr, int64_t K, const float *A, int6
                          int64_t aks, const float *B, int64_t ldb, float *C, int64_t ldc,
                          int acc, float *cmax) {
     if (nr == NR) {
-        if (mr == MR) micro_rx16(MR, K, A, ars, aks, B, ldb, C, ldc, acc, cmax);
+        if (mr == MR) micro_rxn(MR, K, A, ars, aks, B, ldb, C, ldc, acc, cmax);
         else micro_rows(mr, K, A, ars, aks, B, ldb, C, ldc, acc, cmax);
         return;
     }
-    float Cp[MR * NR];
-    if (acc)
-        for (int64_t r = 0; r < mr; r++)
-            for (int64_t n = 0; n < NR; n++) Cp[r * NR + n] = n < nr ? C[r * ldc + n] : 0.0f;
+    float Cp[MR * NR]; /* (filled even when overwritten: compilers cannot see it is unread) */
+    for (int64_t r = 0; r < mr; r++)
+        for (int64_t n = 0; n < NR; n++) Cp[r * NR + n] = acc && n < nr ? C[r * ldc + n] : 0.0f;
     micro_rows(mr, K, A, ars, aks, B, ldb, Cp, NR, acc, NULL);
     for (int64_t r = 0; r < mr; r++)
         for (int64_t n = 0; n < nr; n++) {
@@ -219,7 +219,8 @@ static void softmax_update_max(int64_t J, int64_t n, float *S, int64_t ld, float
         vf_store(m + i, x);
         vf_store(mx + i, use);
     }
-    /* strips of 16 columns (then 8), the keys in order down each, sums and maxima in registers */
+    /* strips of 2 VF_WIDTH columns (then VF_WIDTH), the keys in order down each, sums and
+     * maxima in registers */
     int64_t i = 0;
     for (; i + 2 * VF_WIDTH <= n; i += 2 * VF_WIDTH) {
         const vf u0 = vf_load(mx + i), u1 = vf_load(mx + i + VF_WIDTH);
@@ -350,8 +351,9 @@ static inline void prefetch_rows(const void *p, int64_t ahead, int64_t rows, int
         for (int64_t jb = 0; jb < M; jb += AXPY_RB) { /* as axpy_group: blocks of rows */     \
             const int64_t je = jb + AXPY_RB < M ? jb + AXPY_RB : M;                           \
             for (int64_t n = 0; n < nv; n += 4 * VF_WIDTH) {                                  \
-                vf y0 = vf_load(y + n), y1 = vf_load(y + n + 8);                              \
-                vf y2 = vf_load(y + n + 16), y3 = vf_load(y + n + 24);                        \
+                float *yn = y + n;                                                            \
+                vf y0 = vf_load(yn), y1 = vf_load(yn + VF_WIDTH);                             \
+                vf y2 = vf_load(yn + 2 * VF_WIDTH), y3 = vf_load(yn + 3 * VF_WIDTH);          \
                 if (!jb) {                                                                    \
                     y0 = vf_mul(y0, va); y1 = vf_mul(y1, va);                                 \
                     y2 = vf_mul(y2, va); y3 = vf_mul(y3, va);                                 \
@@ -361,12 +363,12 @@ static inline void prefetch_rows(const void *p, int64_t ahead, int64_t rows, int
                     if (n == 0) AXPY_PREFETCH(T, j);                                          \
                     vf x = vf_set1(w[j]);                                                     \
                     y0 = vf_fma(x, VLOAD(b), y0);                                             \
-                    y1 = vf_fma(x, VLOAD(b + 8), y1);                                         \
-                    y2 = vf_fma(x, VLOAD(b + 16), y2);                                        \
-                    y3 = vf_fma(x, VLOAD(b + 24), y3);                                        \
+                    y1 = vf_fma(x, VLOAD(b + VF_WIDTH), y1);                                  \
+                    y2 = vf_fma(x, VLOAD(b + 2 * VF_WIDTH), y2);                              \
+                    y3 = vf_fma(x, VLOAD(b + 3 * VF_WIDTH), y3);                              \
                 }                                                                             \
-                vf_store(y + n, y0); vf_store(y + n + 8, y1);                                 \
-                vf_store(y + n + 16, y2); vf_store(y + n + 24, y3);                           \
+                vf_store(yn, y0); vf_store(yn + VF_WIDTH, y1);                                \
+                vf_store(yn + 2 * VF_WIDTH, y2); vf_store(yn + 3 * VF_WIDTH, y3);             \
             }                                                                                 \
         }                                                                                     \
         int64_t n = nv;                                                                       \
@@ -657,7 +659,7 @@ static void keep_masks(uint64_t key, int64_t j0, int64_t npairs, uint32_t cut, u
 }
 
 const attn__tiles_t ISA_NAME(attn__tiles) = {
-    STR(ATTN_TILES_ISA), gemm_nn, gemm_tn, gemm_nn_max, gemm_nn_rows, gemm_tn_depth, softmax_update,
+    STR(ATTN_TILES_ISA), MR, NR, gemm_nn, gemm_tn, gemm_nn_max, gemm_nn_rows, gemm_tn_depth, softmax_update,
     softmax_update_max, exp_sub, softmax_grad,
     dot_rows, axpy_rows, {dot_rows_f16, dot_rows_bf16}, {axpy_rows_f16, axpy_rows_bf16},
     {dot_group_f32_v, dot_group_f16_v, dot_group_bf16_v},

@@ -1,7 +1,8 @@
 /* Internal: the small dense tile operations the fused attention kernel is written against.
  *
- * tiles.c is compiled once per instruction set (generic C, and AVX2+FMA on x86-64); the fused
- * kernel calls them through attn__tiles(), which picks the best one the CPU supports, once.
+ * tiles.c is compiled once per instruction set (generic C, and AVX2+FMA and AVX-512 on
+ * x86-64); the fused kernel calls them through attn__tiles(), which picks the best one the
+ * CPU supports, once.
  * Every routine's summation order is fixed by its arguments alone, so results never depend on
  * threads; they do depend (in the last bits) on which instruction set was picked.
  *
@@ -11,10 +12,11 @@
 
 #include <stdint.h>
 
-enum { ATTN__TILE_MR = 6, ATTN__TILE_NR = 16 }; /* the micro-kernel's block of C */
-
 typedef struct attn__tiles {
     const char *name;
+    /* the micro-kernel's block of C: mr rows (6) by nr columns (16 for 8-float vectors, 32
+     * for AVX-512's 16), the units of the causal trims below */
+    int32_t mr, nr;
     /* C[m][n] (= or +=) sum_k A[m][k] * B[k][n];  A: M x K, B: K x N, C: M x N.
      * accumulate = 0 overwrites C. */
     void (*gemm_nn)(int64_t M, int64_t N, int64_t K, const float *A, int64_t lda,
@@ -27,9 +29,9 @@ typedef struct attn__tiles {
     void (*gemm_nn_max)(int64_t M, int64_t N, int64_t K, const float *A, int64_t lda,
                         const float *B, int64_t ldb, float *C, int64_t ldc, float *cmax);
     /* The two with part of the work known to be void (the diagonal tiles of causal
-     * attention). gemm_nn_rows: column block n0 (16 columns, from 0) needs only the rows
-     * m < rows[n0 / 16] (a prefix; C's other rows there are left as they are). gemm_tn_depth:
-     * row block m0 (6 rows, from 0) sums only over k < depth[m0 / 6] (A[k][m] = 0 beyond). */
+     * attention). gemm_nn_rows: column block n0 (nr columns, from 0) needs only the rows
+     * m < rows[n0 / nr] (a prefix; C's other rows there are left as they are). gemm_tn_depth:
+     * row block m0 (mr rows, from 0) sums only over k < depth[m0 / mr] (A[k][m] = 0 beyond). */
     void (*gemm_nn_rows)(int64_t M, int64_t N, int64_t K, const float *A, int64_t lda,
                          const float *B, int64_t ldb, float *C, int64_t ldc, int accumulate,
                          const int32_t *rows);
@@ -38,7 +40,7 @@ typedef struct attn__tiles {
                           const int32_t *depth);
 
     /* The softmax steps work on transposed score tiles S[j][i] (key j, query i): J rows of
-     * n columns (n a multiple of 8), row stride ld, so that per-query statistics are vectors.
+     * n columns (n a multiple of 16), row stride ld, so that per-query statistics are vectors.
      * Scores are in log2 units (exp2 instead of exp: the caller folds log2(e) into Q).
      *
      * Online softmax update, in place: for each column i, m' = max(m[i], max_j S[j][i]),
@@ -94,13 +96,21 @@ typedef struct attn__tiles {
     void (*keep_masks)(uint64_t key, int64_t j0, int64_t npairs, uint32_t cut, uint32_t *out);
 } attn__tiles_t;
 
-/* The tile set for this CPU (ATTN_ISA=generic forces the portable one). Never NULL. */
+/* The tile set for this CPU: the widest it supports, or the one ATTN_ISA names (generic,
+ * avx2, avx512) when this CPU and build have it. Never NULL. */
 const attn__tiles_t *attn__tiles(void);
+
+/* The tile sets this build has and this CPU runs, portable first, widest last: writes up to
+ * max of them to sets and returns how many (for tests comparing them). */
+int attn__tiles_available(const attn__tiles_t **sets, int max);
 
 /* The per-ISA tile sets (tiles.c compiled per ISA). */
 extern const attn__tiles_t attn__tiles_generic;
 #if defined(ATTN_HAVE_AVX2_TILES)
 extern const attn__tiles_t attn__tiles_avx2;
+#endif
+#if defined(ATTN_HAVE_AVX512_TILES)
+extern const attn__tiles_t attn__tiles_avx512;
 #endif
 
 #endif

@@ -66,12 +66,11 @@ typedef struct bench_result {
 typedef struct bench_machine {
     int threads;
     char cpu[96];
-    char peak_isa[32];       /* "AVX2 FMA" or the fallback used */
+    char peak_isa[32];       /* the widest FMA the machine has ("AVX-512 FMA", "AVX2 FMA") or
+                                the fallback used */
     double peak_gflops;      /* fp32 FMA peak over all threads, best of a few runs */
     double peak_gflops_1t;   /* the same on one thread */
-    char wide_isa[32];       /* "AVX-512 FMA" where the machine has wider vectors than
-                                the kernels use, else empty */
-    double wide_peak_gflops; /* that ISA's fp32 FMA peak over all threads, else 0 */
+    char kernel_isa[16];     /* attn_simd_isa(): what attn's kernels run with */
     double read_gbs;         /* streaming read over a buffer far larger than L3 */
     double copy_gbs;         /* memcpy, counting bytes read plus bytes written */
     double buffer_mib;       /* the size of that buffer */

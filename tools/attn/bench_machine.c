@@ -173,9 +173,8 @@ __attribute__((target("avx2,fma"))) static double fma_loop_avx2(long iters, floa
     return (double)iters * PEAK_ACC * 8 * 2;
 }
 
-/* The same with 16-lane AVX-512 FMAs: not what the kernels run (they are written for 8 lanes),
- * but what the machine could do, so that a report from such a machine says how much wider its
- * peak is than the one the kernels are measured against. */
+/* The same with 16-lane AVX-512 FMAs: the peak of a machine that has them (attn's kernels run
+ * 16-lane vectors there too). */
 __attribute__((target("avx512f"))) static double fma_loop_avx512(long iters, float *sink) {
     const __m512 m = _mm512_set1_ps(0.999999f), c = _mm512_set1_ps(1e-6f);
     __m512 a0 = _mm512_set1_ps(0.1f), a1 = _mm512_set1_ps(0.2f), a2 = _mm512_set1_ps(0.3f);
@@ -402,25 +401,22 @@ static void machine_child(void *ctx, void *out) {
     if (threads > 256) threads = 256;
     m->threads = threads;
     cpu_name(m->cpu, sizeof m->cpu);
+    /* the peak of the widest FMA the machine has, whatever the kernels run (ATTN_ISA may
+     * narrow them; the report then says so) */
 #ifdef BENCH_X86
-    int avx2 = have_avx2_fma();
+    const int avx2 = have_avx2_fma();
+    const int isa = !avx2 ? PEAK_FALLBACK : have_avx512f() ? PEAK_AVX512 : PEAK_AVX2;
     snprintf(m->peak_isa, sizeof m->peak_isa, "%s",
-             avx2 ? "AVX2 FMA, 12 accumulators" : "SSE mul+add (no AVX2/FMA)");
+             isa == PEAK_AVX512 ? "AVX-512 FMA, 12 accumulators"
+             : isa == PEAK_AVX2 ? "AVX2 FMA, 12 accumulators"
+                                : "SSE mul+add (no AVX2/FMA)");
 #else
-    int avx2 = 0;
+    const int avx2 = 0, isa = PEAK_FALLBACK;
     snprintf(m->peak_isa, sizeof m->peak_isa, "scalar multiply-add");
 #endif
-    const int isa = avx2 ? PEAK_AVX2 : PEAK_FALLBACK;
+    snprintf(m->kernel_isa, sizeof m->kernel_isa, "%s", attn_simd_isa());
     m->peak_gflops_1t = measure_peak(1, isa);
     m->peak_gflops = threads > 1 ? measure_peak(threads, isa) : m->peak_gflops_1t;
-#ifdef BENCH_X86
-    /* The kernels' vectors are 8 lanes wide; a machine with wider FMAs has a higher peak than
-     * the one their % of peak is measured against, and the report says so. */
-    if (avx2 && have_avx512f()) {
-        snprintf(m->wide_isa, sizeof m->wide_isa, "AVX-512 FMA");
-        m->wide_peak_gflops = measure_peak(threads, PEAK_AVX512);
-    }
-#endif
 
     /* 1 GiB: 32 times an L3 of 32 MiB; halve until the allocation succeeds. */
     size_t bytes = (size_t)1 << 30;

@@ -53,11 +53,17 @@ void bench_print_header(FILE *f, const bench_machine_t *m, const bench_torch_t *
     fprintf(f, "Machine, measured now on %d thread%s:\n", m->threads, m->threads == 1 ? "" : "s");
     fprintf(f, "  fp32 FMA peak     %.1f GFLOP/s (%.1f on one thread), %s\n", m->peak_gflops,
             m->peak_gflops_1t, m->peak_isa);
-    if (m->wide_peak_gflops > 0)
-        fprintf(f, "  wider FMA peak    %.1f GFLOP/s, %s: the machine has wider vectors than "
-                   "attn's 8-lane kernels use;\n                    %% of peak below is of the "
-                   "8-lane peak above (%.0f%% of this one)\n",
-                m->wide_peak_gflops, m->wide_isa, 100.0 * m->peak_gflops / m->wide_peak_gflops);
+    /* float lanes of the kernels' vectors and of the peak's (portable C and SSE: 4) */
+    const int kernel_lanes = strcmp(m->kernel_isa, "avx512") == 0 ? 16
+                             : strcmp(m->kernel_isa, "avx2") == 0 ? 8 : 4;
+    const int peak_lanes = strncmp(m->peak_isa, "AVX-512", 7) == 0 ? 16
+                           : strncmp(m->peak_isa, "AVX2", 4) == 0 ? 8 : 4;
+    fprintf(f, "  attn kernels      %s (%s)%s\n", m->kernel_isa,
+            kernel_lanes == 16 ? "16-float vectors" : kernel_lanes == 8 ? "8-float vectors"
+                                                                        : "portable C",
+            kernel_lanes < peak_lanes
+                ? ": narrower than the peak's vectors (ATTN_ISA set?), so far below the peak"
+                : "");
     fprintf(f, "  memory bandwidth  read %.1f GB/s, copy %.1f GB/s (bytes read + written), "
                "%.0f MiB buffer\n", m->read_gbs, m->copy_gbs, m->buffer_mib);
     fprintf(f, "  baseline RSS      %.1f MiB (this program before any case; part of every RSS "
@@ -324,10 +330,8 @@ int bench_write_json(const char *path, const bench_machine_t *m, const bench_tor
     json_num(f, m->peak_gflops);
     fprintf(f, ", \"peak_gflops_1thread\": ");
     json_num(f, m->peak_gflops_1t);
-    fprintf(f, ", \"wide_peak_isa\": ");
-    json_string(f, m->wide_isa);
-    fprintf(f, ", \"wide_peak_gflops\": ");
-    json_num(f, m->wide_peak_gflops > 0 ? m->wide_peak_gflops : NAN);
+    fprintf(f, ", \"kernel_isa\": ");
+    json_string(f, m->kernel_isa);
     fprintf(f, ", \"read_gbs\": ");
     json_num(f, m->read_gbs);
     fprintf(f, ", \"copy_gbs\": ");
