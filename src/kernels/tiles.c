@@ -23,7 +23,9 @@
 #define STR2(x) #x
 #define STR(x) STR2(x)
 
-enum { MR = 6, NR = 2 * VF_WIDTH }; /* the micro-kernel's block of C */
+/* the micro-kernel's block of C (with AVX-512, blocks of 8 or 12 rows measured the same as 6:
+ * N=2048 D=64 forward and backward within 3%) */
+enum { MR = 6, NR = 2 * VF_WIDTH };
 
 #if defined(__GNUC__)
 #  define ATTN__ALWAYS_INLINE inline __attribute__((always_inline))
