@@ -457,8 +457,20 @@ static void check_poisoned_padding(void) {
     tu_problem_free(&p);
 }
 
+/* the tile set the fused kernel runs: one of the three, and the one ATTN_ISA asks for when it
+ * is the portable set (which every build and CPU has) */
+static void check_isa(void) {
+    const char *isa = attn_simd_isa(), *want = getenv("ATTN_ISA");
+    printf("  tile set: %s%s%s\n", isa, want ? ", ATTN_ISA=" : "", want ? want : "");
+    CHECK(strcmp(isa, "generic") == 0 || strcmp(isa, "avx2") == 0 || strcmp(isa, "avx512") == 0,
+          "attn_simd_isa() = \"%s\"", isa);
+    if (want && strcmp(want, "generic") == 0)
+        CHECK(strcmp(isa, "generic") == 0, "ATTN_ISA=generic, attn_simd_isa() = \"%s\"", isa);
+}
+
 int main(int argc, char **argv) {
     const char *only = argc > 1 ? argv[1] : NULL; /* optional: run cases whose name has this */
+    check_isa();
     size_t n = sizeof cases / sizeof cases[0];
     for (size_t i = 0; i < n; i++) {
         if (only && !strstr(cases[i].name, only)) continue;
