@@ -30,7 +30,8 @@ from . import _lib
 from ._plan import F32, Operand, Plan, as_f32, sum_to
 
 __all__ = ["scaled_dot_product_attention", "scaled_dot_product_attention_backward",
-           "attention_probs", "version", "set_num_threads", "get_num_threads", "kernel_name"]
+           "attention_probs", "version", "set_num_threads", "get_num_threads", "kernel_name",
+           "simd_isa"]
 
 LIBRARY_PATH = _lib.LIBRARY_PATH
 
@@ -54,6 +55,12 @@ def get_num_threads():
 def kernel_name():
     """The kernel the next call will use ("reference" or "fused"), from ATTN_KERNEL."""
     return _lib.attn_kernel_name(_lib.KERNEL_AUTO).decode()
+
+
+def simd_isa():
+    """The instruction set the optimised kernels run with: "avx512", "avx2" or "generic" (the
+    widest this CPU has, unless the ATTN_ISA environment variable names a narrower one)."""
+    return _lib.attn_simd_isa().decode()
 
 
 def _forward(plan):

@@ -117,6 +117,7 @@ attn_version = _proto("attn_version", ctypes.c_char_p, [])
 attn_set_num_threads = _proto("attn_set_num_threads", _c_int, [ctypes.c_int32])
 attn_get_num_threads = _proto("attn_get_num_threads", ctypes.c_int32, [])
 attn_kernel_name = _proto("attn_kernel_name", ctypes.c_char_p, [_c_int])
+attn_simd_isa = _proto("attn_simd_isa", ctypes.c_char_p, [])
 attn_default_params = _proto("attn_default_params", Params, [])
 attn_forward = _proto("attn_forward", _c_int,
                       [ctypes.POINTER(Shape), ctypes.POINTER(Params), Src, Src, Src, Dst, _fptr])

@@ -27,6 +27,10 @@ def test_kernel_env_reaches_the_library(kernel):
     assert attn.kernel_name() == kernel
 
 
+def test_simd_isa():
+    assert attn.simd_isa() in ("generic", "avx2", "avx512")
+
+
 def test_version():
     assert attn.version() == "0.1.0"
 
