@@ -19,6 +19,32 @@
 #include <immintrin.h>
 #endif
 
+#if defined(__AVX2__)
+/* Two rows' sums of 8-float vectors for G <= 4 queries: s[g * lds] = the lane sum of c_g,
+ * s[g * lds + 1] that of e_g, for g < G, in the order of the 8-lane vf_hsum below ((0+4)+(2+6)
+ * + (1+5)+(3+7)), by one transposing tree (12 adds and shuffles for all eight) instead of
+ * eight reductions; vf_hsum_pairs of both vector widths */
+static inline void attn__hsum_pairs8(__m256 c0, __m256 c1, __m256 c2, __m256 c3, __m256 e0,
+                                     __m256 e1, __m256 e2, __m256 e3, int G, float *s,
+                                     int64_t lds) {
+#define ATTN__HALVES(a, b)                                                                     \
+    _mm256_permute_ps(_mm256_add_ps(_mm256_permute2f128_ps(a, b, 0x20),                        \
+                                    _mm256_permute2f128_ps(a, b, 0x31)), 0xD8)
+    /* per 128-bit lane, one vector's (0+4, 2+6, 1+5, 3+7) */
+    __m256 p0 = ATTN__HALVES(c0, e0), p1 = ATTN__HALVES(c1, e1);
+    __m256 p2 = ATTN__HALVES(c2, e2), p3 = ATTN__HALVES(c3, e3);
+#undef ATTN__HALVES
+    __m256 h = _mm256_hadd_ps(_mm256_hadd_ps(p0, p1), _mm256_hadd_ps(p2, p3));
+    /* h = (c0, c1, c2, c3 | e0, e1, e2, e3) */
+    __m128 lo = _mm256_castps256_ps128(h), hi = _mm256_extractf128_ps(h, 1);
+    __m128 u01 = _mm_unpacklo_ps(lo, hi), u23 = _mm_unpackhi_ps(lo, hi);
+    _mm_storel_pi((__m64 *)(void *)s, u01);
+    if (G > 1) _mm_storeh_pi((__m64 *)(void *)(s + lds), u01);
+    if (G > 2) _mm_storel_pi((__m64 *)(void *)(s + 2 * lds), u23);
+    if (G > 3) _mm_storeh_pi((__m64 *)(void *)(s + 3 * lds), u23);
+}
+#endif
+
 #if defined(__AVX512F__) && defined(__AVX512DQ__) && defined(__FMA__) && defined(__F16C__)
 #define VF_WIDTH 16
 
@@ -78,13 +104,14 @@ static inline float vf_hsum(vf x) {
     s = _mm_add_ss(s, _mm_movehdup_ps(s));
     return _mm_cvtss_f32(s);
 }
+/* the halves of each added lane by lane, then the 8-lane tree: vf_hsum's order */
+static inline __m256 vf_fold(vf x) {
+    return _mm256_add_ps(_mm512_castps512_ps256(x), _mm512_extractf32x8_ps(x, 1));
+}
 static inline void vf_hsum_pairs(vf c0, vf c1, vf c2, vf c3, vf e0, vf e1, vf e2, vf e3, int G,
                                  float *s, int64_t lds) {
-    const vf c[4] = {c0, c1, c2, c3}, e[4] = {e0, e1, e2, e3};
-    for (int g = 0; g < G; g++) {
-        s[g * lds] = vf_hsum(c[g]);
-        s[g * lds + 1] = vf_hsum(e[g]);
-    }
+    attn__hsum_pairs8(vf_fold(c0), vf_fold(c1), vf_fold(c2), vf_fold(c3), vf_fold(e0),
+                      vf_fold(e1), vf_fold(e2), vf_fold(e3), G, s, lds);
 }
 static inline float vf_hmax(vf x) { return _mm512_reduce_max_ps(x); }
 
@@ -144,26 +171,9 @@ static inline float vf_hsum(vf x) {
     s = _mm_add_ss(s, _mm_movehdup_ps(s));
     return _mm_cvtss_f32(s);
 }
-/* Two rows' sums for G <= 4 queries: s[g * lds] = vf_hsum(c_g), s[g * lds + 1] = vf_hsum(e_g)
- * for g < G, the same sums in the same order as vf_hsum ((0+4)+(2+6) + (1+5)+(3+7)), by one
- * transposing tree (12 adds and shuffles for all eight) instead of eight reductions */
 static inline void vf_hsum_pairs(vf c0, vf c1, vf c2, vf c3, vf e0, vf e1, vf e2, vf e3, int G,
                                  float *s, int64_t lds) {
-#define ATTN__HALVES(a, b)                                                                     \
-    _mm256_permute_ps(_mm256_add_ps(_mm256_permute2f128_ps(a, b, 0x20),                        \
-                                    _mm256_permute2f128_ps(a, b, 0x31)), 0xD8)
-    /* per 128-bit lane, one vector's (0+4, 2+6, 1+5, 3+7) */
-    __m256 p0 = ATTN__HALVES(c0, e0), p1 = ATTN__HALVES(c1, e1);
-    __m256 p2 = ATTN__HALVES(c2, e2), p3 = ATTN__HALVES(c3, e3);
-#undef ATTN__HALVES
-    __m256 h = _mm256_hadd_ps(_mm256_hadd_ps(p0, p1), _mm256_hadd_ps(p2, p3));
-    /* h = (c0, c1, c2, c3 | e0, e1, e2, e3) */
-    __m128 lo = _mm256_castps256_ps128(h), hi = _mm256_extractf128_ps(h, 1);
-    __m128 u01 = _mm_unpacklo_ps(lo, hi), u23 = _mm_unpackhi_ps(lo, hi);
-    _mm_storel_pi((__m64 *)(void *)s, u01);
-    if (G > 1) _mm_storeh_pi((__m64 *)(void *)(s + lds), u01);
-    if (G > 2) _mm_storel_pi((__m64 *)(void *)(s + 2 * lds), u23);
-    if (G > 3) _mm_storeh_pi((__m64 *)(void *)(s + 3 * lds), u23);
+    attn__hsum_pairs8(c0, c1, c2, c3, e0, e1, e2, e3, G, s, lds);
 }
 static inline float vf_hmax(vf x) {
     __m128 s = _mm_max_ps(_mm256_castps256_ps128(x), _mm256_extractf128_ps(x, 1));
