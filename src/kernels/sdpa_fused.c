@@ -3,18 +3,18 @@
  * Score tiles are held transposed, S^T[j][i] (key j, query i), so that the per-query softmax
  * statistics are vectors across queries and K and V tiles are used as rows, never transposed.
  *
- * Forward (one work item = batch b, query head h, block of BR queries):
- *     Qt = scale * Q_blk^T                (times log2 e: see LOG2E) [D x BR]
+ * Forward (one work item = batch b, query head h, block of br queries):
+ *     Qt = scale * Q_blk^T                (times log2 e: see LOG2E) [D x br]
  *     for each block of BC keys that the causal rule and key_lens leave visible:
- *         S^T = K_blk Qt (+ bias, masks)                          [BC x BR]
+ *         S^T = K_blk Qt (+ bias, masks)                          [BC x br]
  *         m' = max(m, colmax S^T); P^T = exp(S^T - m'); l = l exp(m - m') + colsum P^T
- *         O_acc = O_acc exp(m - m') + P V_blk                     [BR x Dv]
+ *         O_acc = O_acc exp(m - m') + P V_blk                     [br x Dv]
  *     O = O_acc / l, LSE = m + log l
  *
- * Each item writes only its own rows and sums in an order fixed by the tiling alone, so results
- * are bitwise identical for any thread count. Tiles wholly hidden by the causal rule or key_lens
- * are never computed. The dense work goes through attn__tiles() (tiles.h); the backward is in
- * sdpa_fused_backward.c. */
+ * Each item writes only its own rows and sums in an order fixed by the tiling alone (br, 96 or
+ * 192, is fixed by the shape), so results are bitwise identical for any thread count. Tiles
+ * wholly hidden by the causal rule or key_lens are never computed. The dense work goes through
+ * attn__tiles() (tiles.h); the backward is in sdpa_fused_backward.c. */
 #include "kernels/sdpa.h"
 #include "kernels/pack.h"
 #include "kernels/prefetch.h"
@@ -30,16 +30,16 @@
 /* Hides, in the transposed score tile St (keys j0.. by queries i0..), what the causal rule and
  * the mask hide, and adds the bias. Keys at or past key_lens never reach a tile. */
 void attn__mask_tile(const attn__sdpa_t *p, int64_t b, int64_t h, int64_t i0, int64_t rows,
-                      int64_t j0, int64_t cols, float *St) {
+                      int64_t j0, int64_t cols, float *St, int64_t ld) {
     if (p->causal != ATTN_CAUSAL_NONE && attn__key_end(p, b, i0) < j0 + cols)
         for (int64_t c = 0; c < cols; c++) {
             int64_t hidden = attn__min64(attn__first_query_seeing(p, b, j0 + c) - i0, rows);
-            for (int64_t r = 0; r < hidden; r++) St[c * BR + r] = -INFINITY;
+            for (int64_t r = 0; r < hidden; r++) St[c * ld + r] = -INFINITY;
         }
     if (p->mask_kind == ATTN_MASK_NONE) return;
     int64_t base = attn__mask_row(p, b, h, i0), si = p->mask_stride[2], sj = p->mask_stride[3];
     for (int64_t c = 0; c < cols; c++) {
-        float *s = St + c * BR;
+        float *s = St + c * ld;
         int64_t off = base + (j0 + c) * sj;
         if (p->mask_kind == ATTN_MASK_BOOL) {
             const uint8_t *m = (const uint8_t *)p->mask_data + off;
@@ -60,7 +60,7 @@ typedef struct {
     attn_src_t q, k, v;
     attn_dst_t o;
     float *lse;
-    int64_t nqb;
+    int64_t br, nqb; /* queries per block (BR or BR_LONG), blocks per head */
     attn__scratch_t scratch;
 } fwd_job;
 
@@ -94,8 +94,18 @@ static void prefetch_tile(attn_src_t t, int64_t b, int64_t h, int64_t n0, int64_
                            dim * (int64_t)sizeof(float));
 }
 
-static size_t forward_scratch(const attn__sdpa_t *p) {
-    return (size_t)(p->D * BR + BC * p->D + BC * p->Dv + BC * BR + BR * p->Dv + 4 * BR);
+static size_t forward_scratch(const attn__sdpa_t *p, int64_t br) {
+    return (size_t)(p->D * br + BC * p->D + BC * p->Dv + BC * br + br * p->Dv + 4 * br);
+}
+
+/* Queries per block: BR, or BR_LONG when one head's K and V (counted as fp32) exceed
+ * LONG_KV_BYTES. Every block streams all of its head's K and V; once they no longer stay in
+ * the last-level cache, twice the queries per block halve that traffic (2 vCPUs of an Intel
+ * Xeon, D=128, N=32768: 219 -> 242 GFLOP/s; N=16384, which stays cached, 252 -> 243). The
+ * choice depends on the shape alone, so results stay bitwise the same for any thread count. */
+static int64_t forward_rows(const attn__sdpa_t *p) {
+    const int64_t kv = p->Nk * (p->D + p->Dv) * (int64_t)sizeof(float);
+    return kv > LONG_KV_BYTES && p->Nq > BR ? BR_LONG : BR;
 }
 
 static void forward_item(void *ctx, int64_t item, int thread) {
@@ -104,17 +114,18 @@ static void forward_item(void *ctx, int64_t item, int thread) {
     const attn__tiles_t *t = J->t;
     const int64_t D = p->D, Dv = p->Dv;
     int64_t qb = item % J->nqb, bh = item / J->nqb, b = bh / p->Hq, h = bh % p->Hq;
-    int64_t hk = h / p->group, i0 = qb * BR, rows = attn__min64(BR, p->Nq - i0), n = attn__padded(rows);
+    const int64_t br = J->br;
+    int64_t hk = h / p->group, i0 = qb * br, rows = attn__min64(br, p->Nq - i0), n = attn__padded(rows);
 
     float *Qt = attn__scratch_of(&J->scratch, thread);
-    float *Kp = Qt + D * BR, *Vp = Kp + BC * D, *St = Vp + BC * Dv, *Oacc = St + BC * BR;
-    float *m = Oacc + BR * Dv, *l = m + BR, *alpha = l + BR, *mx = alpha + BR;
+    float *Kp = Qt + D * br, *Vp = Kp + BC * D, *St = Vp + BC * Dv, *Oacc = St + BC * br;
+    float *m = Oacc + br * Dv, *l = m + br, *alpha = l + br, *mx = alpha + br;
 
-    attn__pack_cols(J->q, b, h, i0, rows, D, p->scale * LOG2E, Qt, BR);
+    attn__pack_cols(J->q, b, h, i0, rows, D, p->scale * LOG2E, Qt, br);
     memset(Oacc, 0, sizeof(float) * (size_t)(rows * Dv));
-    for (int64_t r = 0; r < BR; r++) { m[r] = -INFINITY; l[r] = 0.0f; }
+    for (int64_t r = 0; r < br; r++) { m[r] = -INFINITY; l[r] = 0.0f; }
 
-    int32_t need_rows[BR], need_keys[BR]; /* one per block of t->nr columns / t->mr rows */
+    int32_t need_rows[BR_LONG], need_keys[BR_LONG]; /* per block of t->nr columns / t->mr rows */
     int64_t kend = attn__key_end(p, b, i0 + rows - 1); /* the last query sees the most keys */
     for (int64_t j0 = 0; j0 < kend; j0 += BC) {
         int64_t cols = attn__min64(BC, kend - j0);
@@ -129,19 +140,19 @@ static void forward_item(void *ctx, int64_t item, int thread) {
         prefetch_tile(J->k, b, hk, j0 + BC, next, D);
         prefetch_tile(J->v, b, hk, j0 + BC, next, Dv);
         if (diagonal || p->mask_kind != ATTN_MASK_NONE) {
-            if (diagonal) t->gemm_nn_rows(cols, n, D, Kr, ldk, Qt, BR, St, BR, 0, need_rows);
-            else t->gemm_nn(cols, n, D, Kr, ldk, Qt, BR, St, BR, 0);
-            attn__mask_tile(p, b, h, i0, rows, j0, cols, St);
-            t->softmax_update(cols, n, St, BR, m, l, alpha);
+            if (diagonal) t->gemm_nn_rows(cols, n, D, Kr, ldk, Qt, br, St, br, 0, need_rows);
+            else t->gemm_nn(cols, n, D, Kr, ldk, Qt, br, St, br, 0);
+            attn__mask_tile(p, b, h, i0, rows, j0, cols, St, br);
+            t->softmax_update(cols, n, St, br, m, l, alpha);
         } else { /* nothing to hide or add: the column maxima come out of the product */
             memcpy(mx, m, sizeof(float) * (size_t)n);
-            t->gemm_nn_max(cols, n, D, Kr, ldk, Qt, BR, St, BR, mx);
-            t->softmax_update_max(cols, n, St, BR, mx, m, l, alpha);
+            t->gemm_nn_max(cols, n, D, Kr, ldk, Qt, br, St, br, mx);
+            t->softmax_update_max(cols, n, St, br, mx, m, l, alpha);
         }
         for (int64_t r = 0; r < rows; r++)
             if (alpha[r] != 1.0f) t->scale(Dv, alpha[r], Oacc + r * Dv);
-        if (diagonal) t->gemm_tn_depth(rows, Dv, cols, St, BR, Vr, ldv, Oacc, Dv, 1, need_keys);
-        else t->gemm_tn(rows, Dv, cols, St, BR, Vr, ldv, Oacc, Dv, 1);
+        if (diagonal) t->gemm_tn_depth(rows, Dv, cols, St, br, Vr, ldv, Oacc, Dv, 1, need_keys);
+        else t->gemm_tn(rows, Dv, cols, St, br, Vr, ldv, Oacc, Dv, 1);
     }
     float *lse = J->lse ? J->lse + (b * p->Hq + h) * p->Nq + i0 : NULL;
     for (int64_t r = 0; r < rows; r++) {
@@ -155,10 +166,11 @@ static void forward_item(void *ctx, int64_t item, int thread) {
 attn_status_t attn__sdpa_forward_fused(const attn__sdpa_t *p, attn_src_t q, attn_src_t k,
                                        attn_src_t v, attn_dst_t o, float *lse) {
     if (attn__sdpa_use_decode(p)) return attn__sdpa_forward_decode(p, q, k, v, o, lse);
-    fwd_job J = {p, attn__tiles(), q, k, v, o, lse, (p->Nq + BR - 1) / BR, {NULL, 0}};
+    const int64_t br = forward_rows(p);
+    fwd_job J = {p, attn__tiles(), q, k, v, o, lse, br, (p->Nq + br - 1) / br, {NULL, 0}};
     int64_t items = p->B * p->Hq * J.nqb;
     int threads = attn__threads_for(items, attn__sdpa_flops(p));
-    attn_status_t st = attn__scratch_alloc(&J.scratch, threads, forward_scratch(p), "fused forward");
+    attn_status_t st = attn__scratch_alloc(&J.scratch, threads, forward_scratch(p, br), "fused forward");
     if (st != ATTN_STATUS_OK) return st;
     attn__parallel_for(items, threads, forward_item, &J);
     free(J.scratch.mem);

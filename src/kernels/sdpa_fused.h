@@ -5,8 +5,11 @@
 
 #include "kernels/sdpa.h"
 
-/* Tile sizes: multiples of the micro-kernel's 6 rows and 16 or 32 columns (tiles.c). */
-enum { BR = 96, BC = 96 };
+/* Tile sizes: multiples of the micro-kernel's 6 rows and 16 or 32 columns (tiles.c). BR
+ * queries by BC keys; the forward takes BR_LONG queries per block where one head's K and V
+ * exceed LONG_KV_BYTES (sdpa_fused.c). */
+enum { BR = 96, BC = 96, BR_LONG = 192 };
+#define LONG_KV_BYTES ((int64_t)16 << 20)
 
 /* Scores live in log2 units inside the tiles, so the softmax uses 2^x: Q is packed scaled by
  * scale * log2(e), a bias is added times log2(e), and LSE goes out times ln(2). */
@@ -25,10 +28,10 @@ static inline int64_t attn__first_query_seeing(const attn__sdpa_t *p, int64_t b,
     return i < 0 ? 0 : i;
 }
 
-/* Hides, in the transposed score tile St (keys j0.. by queries i0.., row stride BR), what the
+/* Hides, in the transposed score tile St (keys j0.. by queries i0.., row stride ld), what the
  * causal rule and the mask hide, and adds the bias (in log2 units). Keys at or past key_lens
  * never reach a tile. */
 void attn__mask_tile(const attn__sdpa_t *p, int64_t b, int64_t h, int64_t i0, int64_t rows,
-                     int64_t j0, int64_t cols, float *St);
+                     int64_t j0, int64_t cols, float *St, int64_t ld);
 
 #endif

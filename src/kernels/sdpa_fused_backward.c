@@ -104,7 +104,7 @@ static void grad_tile(const bwd_job *J, int64_t b, int64_t h, int64_t i0, int64_
     const attn__tiles_t *t = J->t;
     int64_t n = attn__padded(rows);
     t->gemm_nn(cols, n, p->D, Kr, ldk, qs->Qt, J->pw, St, BR, 0);
-    attn__mask_tile(p, b, h, i0, rows, j0, cols, St);
+    attn__mask_tile(p, b, h, i0, rows, j0, cols, St, BR);
     t->exp_sub(cols, n, St, BR, qs->lse);
     t->gemm_nn(cols, n, p->Dv, Vr, ldv, qs->dOt, J->pw, dPt, BR, 0);
     t->softmax_grad(cols, n, St, dPt, BR, qs->di);

@@ -54,6 +54,12 @@ static const tu_case cases[] = {
     {SZ("D=80 Dv=129", 1, 2, 1, 13, 66, 80, 129)},
     {SZ("GQA Hq=4 Hkv=2", 2, 4, 2, 31, 29, 16, 16)},
     {SZ("MQA Hq=4 Hkv=1", 2, 4, 1, 29, 31, 16, 16)},
+    /* K and V of a head past 16 MiB: the forward takes 192 queries per block (sdpa_fused.c);
+     * key_lens or the causal rule keep the part the reference must read small */
+    {SZ("long cache, 192-query blocks, short key_lens", 1, 1, 1, 200, 33000, 64, 64),
+     .key_lens = TU_KL_SHORT},
+    {SZ("long cache, 192-query blocks, top-left bias", 1, 1, 1, 200, 33000, 64, 64),
+     .causal = TL, .mask = MBIAS, M_QK},
     /* decoding shapes (Nq * Hq / Hkv <= 4 queries against Nk >= 256 keys), over several
      * 512-key chunks */
     {SZ("decode Nq=1 MQA Nk=1100", 2, 4, 1, 1, 1100, 64, 64)},

@@ -266,7 +266,8 @@ void tu_problem_init(tu_problem *p, const tu_case *c, uint64_t seed) {
     if (c->key_lens != TU_KL_NONE) {
         p->key_lens = malloc(sizeof(int64_t) * (size_t)c->B);
         if (!p->key_lens) exit(2);
-        for (int64_t b = 0; b < c->B; b++) p->key_lens[b] = 1 + tu_rng_int(&r, c->Nk);
+        const int64_t most = c->key_lens == TU_KL_SHORT && c->Nk > 1000 ? 1000 : c->Nk;
+        for (int64_t b = 0; b < c->B; b++) p->key_lens[b] = 1 + tu_rng_int(&r, most);
         if (c->key_lens == TU_KL_ZERO) p->key_lens[c->B - 1] = 0;
         p->params.key_lens = p->key_lens;
     }

@@ -95,7 +95,12 @@ int tu_bitwise_equal(const tu_tensor *a, const tu_tensor *b);
 float tu_nan_fill(void); /* a quiet NaN with a recognisable payload, used to pre-fill outputs */
 
 /* ---- one attention problem -------------------------------------------------------------- */
-enum { TU_KL_NONE = 0, TU_KL_RANDOM = 1, TU_KL_ZERO = 2 /* random, and batch B-1 gets 0 */ };
+enum {
+    TU_KL_NONE = 0,
+    TU_KL_RANDOM = 1,
+    TU_KL_ZERO = 2, /* random, and batch B-1 gets 0 */
+    TU_KL_SHORT = 3 /* random up to 1000: a long cache, mostly unused (cheap to check) */
+};
 
 typedef struct {
     const char *name;
