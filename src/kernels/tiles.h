@@ -2,7 +2,7 @@
  *
  * tiles.c is compiled once per instruction set (generic C, and AVX2+FMA and AVX-512 on
  * x86-64); the fused kernel calls them through attn__tiles(), which picks the best one the
- * CPU supports, once.
+ * CPU supports (on each call, so that ATTN_ISA set before a test is honoured).
  * Every routine's summation order is fixed by its arguments alone, so results never depend on
  * threads; they do depend (in the last bits) on which instruction set was picked.
  *

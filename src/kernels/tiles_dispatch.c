@@ -1,4 +1,4 @@
-/* Picks the tile set for this CPU once: AVX-512 (F, DQ) or AVX2+FMA where the CPU has them and
+/* Picks the tile set for this CPU on each call: AVX-512 (F, DQ) or AVX2+FMA where the CPU has them and
  * the build compiled them, else the portable C one. ATTN_ISA=generic|avx2|avx512 asks for one
  * (for tests and benchmarks); a set this CPU or build lacks is not taken. */
 #include "attn.h"
