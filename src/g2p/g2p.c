@@ -35,9 +35,9 @@ attn_status_t attn__g2p_create(attn__g2p_t *g, const attn__s2s_config_t *cfg,
     return st;
 }
 
-attn_status_t attn__g2p_save(const attn__g2p_t *g, const char *path,
-                             const attn__ckpt_optim_t *opt, const attn__st_meta_t *extra,
-                             int64_t n_extra) {
+static attn_status_t save(const attn__g2p_t *g, const char *path, const attn__ckpt_optim_t *opt,
+                          attn__st_dtype_t dtype, const attn__st_meta_t *extra,
+                          int64_t n_extra) {
     char *letters = attn__vocab_join(&g->letters), *phonemes = attn__vocab_join(&g->phonemes);
     attn__st_meta_t *meta = malloc(sizeof *meta * (size_t)(n_extra + 4));
     attn_status_t st;
@@ -49,12 +49,26 @@ attn_status_t attn__g2p_save(const attn__g2p_t *g, const char *path,
         meta[2] = (attn__st_meta_t){"letters", letters};
         meta[3] = (attn__st_meta_t){"phonemes", phonemes};
         for (int64_t i = 0; i < n_extra; i++) meta[4 + i] = extra[i];
-        st = attn__ckpt_save(path, &g->model->params, opt, meta, n_extra + 4);
+        st = opt || dtype == ATTN__ST_F32
+                 ? attn__ckpt_save(path, &g->model->params, opt, meta, n_extra + 4)
+                 : attn__ckpt_save_weights(path, &g->model->params, dtype, meta, n_extra + 4);
     }
     free(letters);
     free(phonemes);
     free(meta);
     return st;
+}
+
+attn_status_t attn__g2p_save(const attn__g2p_t *g, const char *path,
+                             const attn__ckpt_optim_t *opt, const attn__st_meta_t *extra,
+                             int64_t n_extra) {
+    return save(g, path, opt, ATTN__ST_F32, extra, n_extra);
+}
+
+attn_status_t attn__g2p_save_weights(const attn__g2p_t *g, const char *path,
+                                     attn__st_dtype_t dtype, const attn__st_meta_t *extra,
+                                     int64_t n_extra) {
+    return save(g, path, NULL, dtype, extra, n_extra);
 }
 
 attn_status_t attn__g2p_load(attn__g2p_t *g, const char *path, attn__ckpt_optim_t *opt,

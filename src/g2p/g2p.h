@@ -34,6 +34,11 @@ attn_status_t attn__g2p_load(attn__g2p_t *g, const char *path, attn__ckpt_optim_
 attn_status_t attn__g2p_save(const attn__g2p_t *g, const char *path,
                              const attn__ckpt_optim_t *opt, const attn__st_meta_t *extra,
                              int64_t n_extra);
+/* Saves the weights alone as ATTN__ST_F32, ATTN__ST_F16 or ATTN__ST_BF16 (rounded to nearest
+ * even): a model file for running, half the size in 16 bits; loads like any other. */
+attn_status_t attn__g2p_save_weights(const attn__g2p_t *g, const char *path,
+                                     attn__st_dtype_t dtype, const attn__st_meta_t *extra,
+                                     int64_t n_extra);
 void attn__g2p_free(attn__g2p_t *g);
 
 /* Training pairs: one per pronunciation of every word whose split (attn__dict_split_of with

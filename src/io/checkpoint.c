@@ -1,4 +1,5 @@
 #include "io/checkpoint.h"
+#include "core/half.h"
 #include "core/status.h"
 
 #include <stdio.h>
@@ -27,11 +28,15 @@ static bool starts_with(const char *s, const char *prefix) {
 
 /* ---- saving -------------------------------------------------------------------------------- */
 
-attn_status_t attn__ckpt_save(const char *path, const attn__params_t *ps,
-                              const attn__ckpt_optim_t *opt, const attn__st_meta_t *meta,
-                              int64_t meta_count) {
+static attn_status_t save(const char *path, const attn__params_t *ps,
+                          const attn__ckpt_optim_t *opt, attn__st_dtype_t dtype,
+                          const attn__st_meta_t *meta, int64_t meta_count) {
     if (!path || !ps)
         return attn__fail(ATTN_STATUS_NULL_POINTER, "attn__ckpt_save: path or ps is NULL");
+    if (dtype != ATTN__ST_F32 && dtype != ATTN__ST_F16 && dtype != ATTN__ST_BF16)
+        return attn__fail(ATTN_STATUS_BAD_ARGUMENT, "cannot save '%s' with %s weights; a "
+                          "checkpoint's weights are F32, F16 or BF16", path,
+                          attn__st_dtype_name(dtype) ? attn__st_dtype_name(dtype) : "unknown");
     if (!ps->w)
         return attn__fail(ATTN_STATUS_BAD_ARGUMENT, "cannot save '%s': the parameter store has "
                           "no weights yet; call attn__params_alloc first", path);
@@ -56,12 +61,17 @@ attn_status_t attn__ckpt_save(const char *path, const attn__params_t *ps,
     attn__st_entry_t *e = malloc(sizeof *e * (size_t)(count > 0 ? count : 1));
     attn__st_meta_t *m = malloc(sizeof *m * (size_t)(meta_count + 1));
     char *names = opt ? malloc((size_t)ps->count * 2 * NAME_CAP + 1) : NULL;
-    if (!e || !m || (opt && !names)) {
+    uint16_t *half = dtype != ATTN__ST_F32 ? malloc(sizeof *half * (size_t)(ps->total + 1))
+                                           : NULL;
+    if (!e || !m || (opt && !names) || (dtype != ATTN__ST_F32 && !half)) {
         free(e);
         free(m);
         free(names);
+        free(half);
         return attn__fail(ATTN_STATUS_OUT_OF_MEMORY, "cannot save '%s': out of memory", path);
     }
+    for (int64_t j = 0; half && j < ps->total; j++)
+        half[j] = dtype == ATTN__ST_F16 ? attn__f32_to_f16(ps->w[j]) : attn__f32_to_bf16(ps->w[j]);
     int64_t n = 0;
     for (int32_t i = 0; i < ps->count; i++) {
         const attn__param_t *p = &ps->list[i];
@@ -72,7 +82,9 @@ attn_status_t attn__ckpt_save(const char *path, const attn__params_t *ps,
             x->shape = p->shape;
             if (k == 0) {
                 x->name = p->name;
-                x->data = ps->w + p->offset;
+                x->dtype = dtype;
+                x->data = half ? (const void *)(half + p->offset)
+                               : (const void *)(ps->w + p->offset);
             } else {
                 char *name = names + ((size_t)i * 2 + (size_t)(k - 1)) * NAME_CAP;
                 snprintf(name, NAME_CAP, "%s%s", k == 1 ? OPT_M : OPT_V, p->name);
@@ -96,7 +108,20 @@ attn_status_t attn__ckpt_save(const char *path, const attn__params_t *ps,
     free(e);
     free(m);
     free(names);
+    free(half);
     return st;
+}
+
+attn_status_t attn__ckpt_save(const char *path, const attn__params_t *ps,
+                              const attn__ckpt_optim_t *opt, const attn__st_meta_t *meta,
+                              int64_t meta_count) {
+    return save(path, ps, opt, ATTN__ST_F32, meta, meta_count);
+}
+
+attn_status_t attn__ckpt_save_weights(const char *path, const attn__params_t *ps,
+                                      attn__st_dtype_t dtype, const attn__st_meta_t *meta,
+                                      int64_t meta_count) {
+    return save(path, ps, NULL, dtype, meta, meta_count);
 }
 
 /* ---- loading ------------------------------------------------------------------------------- */
@@ -118,9 +143,10 @@ static void origin(const attn__st_file_t *f, char *out, size_t cap) {
              t ? t->name : "", t ? "' " : "", shape);
 }
 
-/* The tensor called name must exist as F32 with p's shape. */
+/* The tensor called name must exist with p's shape, as F32 (or F16 / BF16 when half_ok). */
 static attn_status_t check_one(const attn__st_file_t *f, const char *name,
-                               const attn__param_t *p, const attn__st_tensor_t **out) {
+                               const attn__param_t *p, bool half_ok,
+                               const attn__st_tensor_t **out) {
     const char *path = attn__st_label(f);
     char want[160], got[160], from[480];
     shape_str(p->ndim, p->shape, want, sizeof want);
@@ -131,10 +157,13 @@ static attn_status_t check_one(const attn__st_file_t *f, const char *name,
                           "missing; the file looks like it belongs to %s", path, name, want,
                           from);
     }
-    if (t->dtype != ATTN__ST_F32)
+    bool half = t->dtype == ATTN__ST_F16 || t->dtype == ATTN__ST_BF16;
+    if (t->dtype != ATTN__ST_F32 && !(half && half_ok))
         return attn__fail(ATTN_STATUS_BAD_ARGUMENT, "checkpoint '%s': tensor '%s' is %s; "
-                          "checkpoints hold F32 tensors (convert the file to float32)", path,
-                          name, attn__st_dtype_name(t->dtype));
+                          "%s (convert the file to float32)", path, name,
+                          attn__st_dtype_name(t->dtype),
+                          half_ok ? "weights are F32, F16 or BF16"
+                                  : "optimizer state is F32");
     bool same = t->ndim == p->ndim;
     for (int32_t d = 0; same && d < p->ndim; d++) same = t->shape[d] == p->shape[d];
     if (!same) {
@@ -239,10 +268,20 @@ static attn_status_t load_checked(const attn__st_file_t *f, attn__params_t *ps,
                 snprintf(name, sizeof name, "%s%s", k == 0 ? "" : k == 1 ? OPT_M : OPT_V,
                          p->name);
                 const attn__st_tensor_t *t = NULL;
-                st = check_one(f, name, p, &t);
+                st = check_one(f, name, p, k == 0, &t);
                 if (st != ATTN_STATUS_OK) return st;
                 float *dst = (k == 0 ? ps->w : k == 1 ? opt->m : opt->v) + p->offset;
-                if (pass == 1) memcpy(dst, t->data, sizeof(float) * (size_t)p->numel);
+                if (pass == 0) continue;
+                if (t->dtype == ATTN__ST_F32) {
+                    memcpy(dst, t->data, sizeof(float) * (size_t)p->numel);
+                    continue;
+                }
+                const unsigned char *h = t->data; /* little-endian, maybe unaligned */
+                for (int64_t j = 0; j < p->numel; j++) {
+                    uint16_t u;
+                    memcpy(&u, h + 2 * j, sizeof u);
+                    dst[j] = t->dtype == ATTN__ST_F16 ? attn__f16_to_f32(u) : attn__bf16_to_f32(u);
+                }
             }
         }
     }

@@ -2,7 +2,8 @@
  * read them directly).
  *
  * Contents of a checkpoint of a parameter store ps (train/params.h):
- *   "<name>"               F32, the tensor's shape    weights, one per tensor of ps
+ *   "<name>"               F32, the tensor's shape    weights, one per tensor of ps (F16 or
+ *                                                     BF16 in a file saved for running only)
  *   "optimizer.m.<name>"   F32, the same shape        AdamW first moment   } only when saved
  *   "optimizer.v.<name>"   F32, the same shape        AdamW second moment  } with optimizer
  *   "optimizer.step"       I64, scalar (shape [])     AdamW step count     } state
@@ -15,9 +16,9 @@
  * metadata, so loading a checkpoint and saving it again reproduces the file exactly.
  *
  * Loading checks the whole file against ps before copying anything, so a failed load leaves ps
- * (and the optimizer buffers) unchanged: every tensor of ps must be present, F32, and of the
- * same shape, and the file may hold no other weights. A mismatch names the tensor, the shape
- * expected and the shape found, and says which model the file seems to belong to (its "model"
+ * (and the optimizer buffers) unchanged: every tensor of ps must be present, of the same shape,
+ * and F32 (weights may also be F16 or BF16, widened to float exactly), and the file may hold
+ * no other weights. A mismatch names the tensor, the shape expected and the shape found, and says which model the file seems to belong to (its "model"
  * and "config" metadata). Files written by other tools (e.g. PyTorch's safetensors.torch
  * save_file with the same tensor names) load as long as they pass these checks. */
 #ifndef ATTN_IO_CHECKPOINT_H
@@ -49,6 +50,12 @@ typedef struct attn__ckpt_meta {
 attn_status_t attn__ckpt_save(const char *path, const attn__params_t *ps,
                               const attn__ckpt_optim_t *opt, const attn__st_meta_t *meta,
                               int64_t meta_count);
+
+/* Saves ps's weights alone as dtype: ATTN__ST_F32, or ATTN__ST_F16 / ATTN__ST_BF16 (each
+ * weight rounded to nearest even; half the file, for models that are only run). */
+attn_status_t attn__ckpt_save_weights(const char *path, const attn__params_t *ps,
+                                      attn__st_dtype_t dtype, const attn__st_meta_t *meta,
+                                      int64_t meta_count);
 
 /* Loads weights into ps->w (ps allocated, with the same tensors as when saved). When opt is
  * not NULL the file must hold optimizer state, which fills opt->m, opt->v and opt->step;

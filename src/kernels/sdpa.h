@@ -6,6 +6,7 @@
 #define ATTN_KERNELS_SDPA_H
 
 #include "attn.h"
+#include "core/half.h"
 
 #include <math.h>
 #include <string.h>
@@ -50,32 +51,6 @@ attn_status_t attn__sdpa_backward_fused(const attn__sdpa_t *p, attn_src_t q, att
 /* ---- helpers every kernel shares ---------------------------------------------------------- */
 
 static inline const float *attn__f32(attn_src_t t) { return (const float *)t.data; }
-
-/* IEEE binary16 to float, exactly (subnormals, infinities and NaN included). */
-static inline float attn__f16_to_f32(uint16_t h) {
-    uint32_t sign = (uint32_t)(h & 0x8000u) << 16, exp = (h >> 10) & 0x1fu, man = h & 0x3ffu;
-    uint32_t bits;
-    if (exp == 0) {
-        float f = (float)man * 5.9604644775390625e-08f; /* man * 2^-24 */
-        memcpy(&bits, &f, sizeof bits);
-        bits |= sign;
-    } else if (exp == 31) {
-        bits = sign | 0x7f800000u | (man << 13);
-    } else {
-        bits = sign | ((exp + 112u) << 23) | (man << 13);
-    }
-    float out;
-    memcpy(&out, &bits, sizeof out);
-    return out;
-}
-
-/* bfloat16 to float: the upper half of the float's bits. */
-static inline float attn__bf16_to_f32(uint16_t h) {
-    uint32_t bits = (uint32_t)h << 16;
-    float out;
-    memcpy(&out, &bits, sizeof out);
-    return out;
-}
 
 /* Element at element offset off of a source tensor of any dtype, as float. */
 static inline float attn__get(attn_src_t t, int64_t off) {

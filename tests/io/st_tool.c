@@ -11,6 +11,9 @@
  *   st_tool ckpt-save <out>           a checkpoint of a small fixed store with AdamW state:
  *                                     weight j of tensor t is (j mod 97) / 2 - 3 + t, m is a
  *                                     quarter of it, v its square, step 4242
+ *   st_tool ckpt-save16 <out32> <out16> F16|BF16
+ *                                     that store with weights that need rounding in 16 bits,
+ *                                     saved as F32 and (weights only) as F16 or BF16
  *   st_tool ckpt-load <file>          loads a file into that store (weights only) and dumps
  *                                     the weights as JSON like dump
  * Exit status 0 on success; 1 with attn_last_error() on stderr otherwise. */
@@ -200,6 +203,30 @@ static int ckpt_save(const char *out) {
     return rc;
 }
 
+/* The fixed store with weights that need rounding in 16 bits (and fp16's overflow and
+ * subnormal range), saved twice: as F32 to out32, and as dtype ("F16" or "BF16") to out16. */
+static int ckpt_save16(const char *out32, const char *out16, const char *dtype) {
+    attn__st_dtype_t dt = !strcmp(dtype, "F16") ? ATTN__ST_F16 : ATTN__ST_BF16;
+    attn__params_t ps;
+    fixed_store(&ps);
+    if (attn__params_alloc(&ps) != ATTN_STATUS_OK) return fail("ckpt-save16");
+    static const float special[] = {65519.0f, 65520.0f, -1e6f, 1e-6f, -3e-8f, 1e-45f, 0.1f};
+    uint32_t h = 12345;
+    for (int32_t t = 0; t < ps.count; t++)
+        for (int64_t j = 0; j < ps.list[t].numel; j++) {
+            h = h * 1664525u + 1013904223u;
+            float x = (float)(h >> 8) * 0x1p-24f * 8.0f - 4.0f; /* [-4, 4), 24 bits */
+            ps.w[ps.list[t].offset + j] = t == 0 && j < 7 ? special[j] : x;
+        }
+    attn__st_meta_t meta[1] = {{"model", "interop-test"}};
+    int rc = attn__ckpt_save(out32, &ps, NULL, meta, 1) == ATTN_STATUS_OK &&
+                     attn__ckpt_save_weights(out16, &ps, dt, meta, 1) == ATTN_STATUS_OK
+                 ? 0
+                 : fail("ckpt-save16");
+    attn__params_free(&ps);
+    return rc;
+}
+
 static int ckpt_load(const char *path) {
     attn__params_t ps;
     fixed_store(&ps);
@@ -236,6 +263,8 @@ int main(int argc, char **argv) {
     if (argc == 3 && strcmp(argv[1], "dump") == 0) return dump(argv[2]);
     if (argc == 3 && strcmp(argv[1], "ckpt-save") == 0) return ckpt_save(argv[2]);
     if (argc == 3 && strcmp(argv[1], "ckpt-load") == 0) return ckpt_load(argv[2]);
+    if (argc == 5 && strcmp(argv[1], "ckpt-save16") == 0)
+        return ckpt_save16(argv[2], argv[3], argv[4]);
     if (argc >= 2 && strcmp(argv[1], "check") == 0) {
         for (int i = 2; i < argc; i++) {
             attn__st_file_t *f;
@@ -246,6 +275,7 @@ int main(int argc, char **argv) {
         return 0;
     }
     fprintf(stderr, "usage: st_tool write <out> <spec.json> | dump <file> | check <file>... | "
-                    "ckpt-save <out> | ckpt-load <file>\n");
+                    "ckpt-save <out> | ckpt-save16 <out32> <out16> F16|BF16 | "
+                    "ckpt-load <file>\n");
     return 2;
 }

@@ -2,10 +2,14 @@
  * bit for bit (NaN payloads, infinities, denormals, -0), metadata round trips, loading and
  * saving again reproduces the file byte for byte, and every mismatch between file and model
  * fails with a message naming the tensor, both shapes and the model the file belongs to,
- * leaving the store unchanged. */
+ * leaving the store unchanged. Weights saved as F16 or BF16 load as the rounded values, by
+ * conversions (core/half.h) checked here on their edge cases and exhaustively. */
+#include "core/half.h"
 #include "io/checkpoint.h"
 #include "iotest.h"
 
+#include <math.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 static char dir[64];
@@ -224,15 +228,15 @@ static void mismatches(void) {
                    "test-model");
 
     io_begin("dtype mismatch, no metadata");
-    uint16_t h[8] = {0};
+    int32_t h[8] = {0};
     float g = 1;
     int64_t s8[1] = {8}, s1[1] = {1};
-    attn__st_entry_t e[2] = {{"decoder.norm.weight", ATTN__ST_F16, 1, s8, h},
+    attn__st_entry_t e[2] = {{"decoder.norm.weight", ATTN__ST_I32, 1, s8, h},
                              {"gate", ATTN__ST_F32, 1, s1, &g}};
     spec_t two[2] = {model_a[3], model_a[5]};
     CHECK_OK(attn__st_write(path, e, 2, NULL, 0));
-    load_must_fail(path, two, 2, ATTN_STATUS_BAD_ARGUMENT, "'decoder.norm.weight' is F16",
-                   "F32", "");
+    load_must_fail(path, two, 2, ATTN_STATUS_BAD_ARGUMENT, "'decoder.norm.weight' is I32",
+                   "weights are F32, F16 or BF16", "");
     io_begin("shape mismatch, no metadata");
     two[1].shape[0] = 2;
     e[0].dtype = ATTN__ST_F32;
@@ -354,6 +358,139 @@ static void argument_errors(void) {
     attn__params_free(&unalloc);
 }
 
+/* ---- 16-bit weights ------------------------------------------------------------------------ */
+
+static float from_bits(uint32_t u) { return attn__bits_f32(u); }
+
+/* float -> fp16 / bf16 on the cases where rounding is decided: ties to even, the carry into
+ * the next exponent, overflow, subnormals, signed zero, NaN; then every 16-bit pattern round
+ * trips, and random floats land on the nearer neighbour (ties to even) in double arithmetic. */
+static void conversions(void) {
+    io_begin("float -> fp16 edge cases");
+    static const struct { float x; uint16_t want; } f16[] = {
+        {1.0f, 0x3c00}, {-2.0f, 0xc000}, {65504.0f, 0x7bff}, {65519.99f, 0x7bff},
+        {65520.0f, 0x7c00}, {-1e6f, 0xfc00}, {0.333333343f, 0x3555},
+        {1.0f + 0x1p-11f, 0x3c00},          /* tie: stays even */
+        {1.0f + 3 * 0x1p-11f, 0x3c02},      /* tie: up to even */
+        {1.0f + 0x1p-11f + 0x1p-20f, 0x3c01}, /* just past the tie */
+        {2047.0f / 1024.0f + 0x1p-11f, 0x4000}, /* 1.9995 + tie carries into 2.0 */
+        {0x1p-14f, 0x0400}, {0x1p-24f, 0x0001}, {0x1p-25f, 0x0000}, {1.5f * 0x1p-25f, 0x0001},
+        {3 * 0x1p-25f, 0x0002}, {0x1p-14f - 0x1p-25f, 0x0400}, {-0x1p-26f, 0x8000},
+        {-0.0f, 0x8000}, {INFINITY, 0x7c00}, {-INFINITY, 0xfc00},
+    };
+    for (size_t i = 0; i < sizeof f16 / sizeof *f16; i++) {
+        uint16_t got = attn__f32_to_f16(f16[i].x);
+        CHECK(got == f16[i].want, "%a -> 0x%04x, want 0x%04x", (double)f16[i].x, got,
+              f16[i].want);
+    }
+    uint16_t qn = attn__f32_to_f16(from_bits(0xff800001u)); /* signalling NaN, sign set */
+    CHECK((qn & 0x7c00u) == 0x7c00u && (qn & 0x3ffu) && (qn & 0x8000u), "NaN -> 0x%04x", qn);
+
+    io_begin("float -> bf16 edge cases");
+    static const struct { uint32_t x; uint16_t want; } bf[] = {
+        {0x3f800000u, 0x3f80}, {0x3f808000u, 0x3f80}, /* 1 + 2^-8: tie, stays even */
+        {0x3f818000u, 0x3f82}, /* tie, up to even */  {0x3f808001u, 0x3f81},
+        {0x7f7fffffu, 0x7f80}, /* the largest float rounds to infinity */
+        {0x00000001u, 0x0000}, {0x80000000u, 0x8000}, {0x7f800000u, 0x7f80}, {0xff800000u, 0xff80},
+    };
+    for (size_t i = 0; i < sizeof bf / sizeof *bf; i++) {
+        uint16_t got = attn__f32_to_bf16(from_bits(bf[i].x));
+        CHECK(got == bf[i].want, "0x%08x -> 0x%04x, want 0x%04x", bf[i].x, got, bf[i].want);
+    }
+    CHECK(attn__f32_to_bf16(from_bits(0x7f800001u)) == 0x7fc0, "signalling NaN not quieted");
+
+    io_begin("every 16-bit pattern round trips");
+    long bad16 = 0, badbf = 0;
+    for (uint32_t h = 0; h < 65536; h++) {
+        float a = attn__f16_to_f32((uint16_t)h), b = attn__bf16_to_f32((uint16_t)h);
+        bool nan16 = (h & 0x7c00u) == 0x7c00u && (h & 0x3ffu);
+        bool nanbf = (h & 0x7f80u) == 0x7f80u && (h & 0x7fu);
+        if (nan16 ? !isnan(a) : attn__f32_to_f16(a) != h) bad16++;
+        if (nanbf ? !isnan(b) : attn__f32_to_bf16(b) != h) badbf++;
+    }
+    CHECK(bad16 == 0 && badbf == 0, "%ld fp16 and %ld bf16 patterns do not", bad16, badbf);
+
+    io_begin("random floats round to the nearer neighbour");
+    io_rng r = {77};
+    long wrong = 0;
+    for (int i = 0; i < 200000; i++) {
+        /* magnitudes 2^-27 .. 2^17: subnormal, normal and overflowing fp16 */
+        uint32_t u = (uint32_t)io_next(&r);
+        uint32_t e = 100u + (u >> 8) % 45u;
+        float x = from_bits((u & 0x807fffffu) | (e << 23));
+        for (int kind = 0; kind < 2; kind++) {
+            uint16_t h = kind ? attn__f32_to_bf16(x) : attn__f32_to_f16(x);
+            double got = kind ? attn__bf16_to_f32(h) : attn__f16_to_f32(h);
+            uint16_t mag = h & 0x7fffu, inf = kind ? 0x7f80u : 0x7c00u;
+            double lo = mag == 0 ? 0.0 : (kind ? attn__bf16_to_f32 : attn__f16_to_f32)(
+                                             (uint16_t)((h & 0x8000u) | (mag - 1u)));
+            double hi = mag == inf ? INFINITY : (kind ? attn__bf16_to_f32 : attn__f16_to_f32)(
+                                                   (uint16_t)((h & 0x8000u) | (mag + 1u)));
+            double dx = fabs((double)x - got), dlo = fabs((double)x - lo);
+            double dhi = fabs((double)x - hi);
+            if (mag == inf) { /* overflow: x is at least half an ulp past the largest value */
+                double big = kind ? 0x1.fep127 : 65504.0, ulp = kind ? 0x1p120 : 32.0;
+                if (fabs((double)x) < big + ulp / 2) wrong++;
+                continue;
+            }
+            if (dx > dlo || dx > dhi || ((dx == dlo || dx == dhi) && (mag & 1u))) wrong++;
+        }
+    }
+    CHECK(wrong == 0, "%ld of 400000 conversions not rounded to nearest even", wrong);
+}
+
+/* Weights saved as F16 / BF16 load as exactly the rounded values; the file is about half. */
+static void half_weights(void) {
+    static const attn__st_dtype_t kinds[] = {ATTN__ST_F16, ATTN__ST_BF16, ATTN__ST_F32};
+    attn__params_t a, b;
+    build(&a, model_a, NA, 5);
+    char p32[128], p[128];
+    path_in(p32, sizeof p32, "w32.safetensors");
+    path_in(p, sizeof p, "w16.safetensors");
+    CHECK_OK(attn__ckpt_save(p32, &a, NULL, meta_a, NM));
+    struct stat s32, s16;
+    CHECK(stat(p32, &s32) == 0, "stat %s", p32);
+    for (int k = 0; k < 3; k++) {
+        io_begin("weights saved as %s", attn__st_dtype_name(kinds[k]));
+        build(&b, model_a, NA, 6);
+        CHECK_OK(attn__ckpt_save_weights(p, &a, kinds[k], meta_a, NM));
+        attn__ckpt_meta_t m;
+        CHECK_OK(attn__ckpt_load(p, &b, NULL, &m));
+        CHECK(!m.has_optimizer, "optimizer state in a weights-only file");
+        const char *v = attn__ckpt_meta_get(&m, "step");
+        CHECK(v && !strcmp(v, "1200"), "metadata 'step' is %s", v ? v : "-");
+        attn__ckpt_meta_free(&m);
+        long diff = 0, numel = 0;
+        for (int32_t t = 0; t < a.count; t++) { /* tensor data, not the alignment padding */
+            const attn__param_t *q = &a.list[t];
+            numel += q->numel;
+            for (int64_t j = q->offset; j < q->offset + q->numel; j++) {
+                float x = a.w[j], want = x;
+                if (kinds[k] == ATTN__ST_F16) want = attn__f16_to_f32(attn__f32_to_f16(x));
+                if (kinds[k] == ATTN__ST_BF16) want = attn__bf16_to_f32(attn__f32_to_bf16(x));
+                diff += attn__f32_bits(want) != attn__f32_bits(b.w[j]);
+            }
+        }
+        CHECK(diff == 0, "%ld weights differ from their rounded values", diff);
+        CHECK(stat(p, &s16) == 0, "stat %s", p);
+        if (kinds[k] != ATTN__ST_F32) /* 2 bytes a weight fewer; the header about the same */
+            CHECK(s32.st_size - s16.st_size >= 2 * numel - 64, "%lld bytes against %lld in "
+                  "F32, for %ld weights", (long long)s16.st_size, (long long)s32.st_size, numel);
+        attn__ckpt_optim_t opt = {calloc((size_t)b.total, 4), calloc((size_t)b.total, 4), 0};
+        CHECK_FAIL(attn__ckpt_load(p, &b, &opt, NULL), ATTN_STATUS_BAD_ARGUMENT,
+                   "no optimizer state");
+        free(opt.m);
+        free(opt.v);
+        attn__params_free(&b);
+    }
+    io_begin("weights as another dtype");
+    CHECK_FAIL(attn__ckpt_save_weights(p, &a, ATTN__ST_I64, NULL, 0), ATTN_STATUS_BAD_ARGUMENT,
+               "I64 weights", "F32, F16 or BF16");
+    unlink(p);
+    unlink(p32);
+    attn__params_free(&a);
+}
+
 int main(void) {
     double t0 = io_seconds();
     snprintf(dir, sizeof dir, "dir-ckpt-XXXXXX");
@@ -364,6 +501,8 @@ int main(void) {
     round_trip();
     mismatches();
     argument_errors();
+    conversions();
+    half_weights();
     rmdir(dir);
     return io_finish("test_checkpoint", t0);
 }

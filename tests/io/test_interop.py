@@ -269,6 +269,41 @@ def main():
           {n: t[2] for n, t in state.items()}, "state dict loaded into attn differs")
     check(got["metadata"] == {"format": "pt"}, f"state dict metadata: {got['metadata']}")
 
+    # 4b. 16-bit weights: attn rounds as numpy (fp16) and torch (bf16) do, and a state dict
+    # saved in 16 bits (as torch's .half() / .bfloat16() gives) loads widened exactly
+    for dt in ("F16", "BF16"):
+        p32, p16 = os.path.join(WORK, "w32.safetensors"), os.path.join(WORK, "w16.safetensors")
+        tool("ckpt-save16", p32, p16, dt)
+        with open(p32, "rb") as f:
+            t32, _ = ref_read(f.read())
+        with open(p16, "rb") as f:
+            t16, meta16 = ref_read(f.read())
+        check(sorted(t16) == sorted(weights) and meta16.get("model") == "interop-test",
+              f"{dt} weights file: {sorted(t16)}, {meta16}")
+        for name in sorted(weights):
+            x = np.frombuffer(t32[name][2], dtype=np.float32)
+            got = np.frombuffer(t16[name][2], dtype=np.uint16)
+            if dt == "F16":
+                with np.errstate(over="ignore"):  # 65520 and up round to infinity
+                    want = x.astype(np.float16).view(np.uint16)
+            elif torch is not None:
+                want = torch.from_numpy(x.copy()).to(torch.bfloat16).view(torch.int16).numpy()
+                want = want.view(np.uint16)
+            else:  # round to nearest even on the bits, as torch's c10::BFloat16 does
+                b = x.view(np.uint32).astype(np.uint64)
+                want = ((b + 0x7FFF + ((b >> 16) & 1)) >> 16).astype(np.uint16)
+            check(t16[name][0] == dt and t16[name][1] == t32[name][1] and
+                  np.array_equal(got, want), f"{dt} rounding of {name}: {got[:8]} vs {want[:8]}")
+        widened = {}
+        for name, (_, shape, data) in t16.items():
+            h = np.frombuffer(data, dtype=np.uint16)
+            w = (h.view(np.float16).astype(np.float32) if dt == "F16"
+                 else (h.astype(np.uint32) << 16).view(np.float32))
+            widened[name] = w.tobytes()
+        got = json.loads(tool("ckpt-load", p16))
+        check({n: bytes.fromhex(t["hex"]) for n, t in got["tensors"].items()} == widened,
+              f"{dt} weights loaded into attn differ from their exact widening")
+
     # 5. differential strictness on damaged files
     base = c_write(table(TABLE[:6]), {"k": "v"}, "base.safetensors")
     n = struct.unpack("<Q", base[:8])[0]

@@ -14,6 +14,7 @@
 #define ATTN_BENCH_H
 
 #include "cli.h"
+#include "core/half.h"
 
 #include <stddef.h>
 #include <stdint.h>
@@ -113,8 +114,6 @@ double bench_kv_bytes(const bench_case_t *c);
 size_t bench_check_elems(const bench_case_t *c);
 /* Deterministic inputs in [-1, 1). */
 void bench_fill(float *x, size_t n, uint64_t seed);
-uint16_t bench_f32_to_f16(float f);
-float bench_f16_to_f32(uint16_t h);
 /* After a warm-up that took warm_s seconds: repeats step until about target_s has passed
  * (at least 3 times) and fills the timing. step returns 0 on success. */
 int bench_time(int (*step)(void *ctx), void *ctx, double warm_s, double target_s,

@@ -167,44 +167,6 @@ void bench_fill(float *x, size_t n, uint64_t seed) {
     }
 }
 
-/* IEEE binary16, round to nearest even; overflow gives infinity, NaN stays NaN. */
-uint16_t bench_f32_to_f16(float f) {
-    uint32_t x;
-    memcpy(&x, &f, sizeof x);
-    uint16_t sign = (uint16_t)((x >> 16) & 0x8000u);
-    uint32_t absx = x & 0x7FFFFFFFu;
-    if (absx >= 0x7F800000u) return (uint16_t)(sign | (absx > 0x7F800000u ? 0x7E00u : 0x7C00u));
-    if (absx >= 0x477FF000u) return (uint16_t)(sign | 0x7C00u); /* rounds past 65504 */
-    if (absx < 0x38800000u) {                                    /* subnormal or zero */
-        if (absx < 0x33000000u) return sign;                     /* below half the smallest */
-        uint32_t mant = (absx & 0x007FFFFFu) | 0x00800000u;
-        int shift = 126 - (int)(absx >> 23);                      /* value / 2^-24 */
-        uint32_t q = mant >> shift, rem = mant & ((1u << shift) - 1u), half = 1u << (shift - 1);
-        if (rem > half || (rem == half && (q & 1u))) q++;
-        return (uint16_t)(sign | q);
-    }
-    uint32_t q = (absx - 0x38000000u) >> 13, rem = absx & 0x1FFFu;
-    if (rem > 0x1000u || (rem == 0x1000u && (q & 1u))) q++;
-    return (uint16_t)(sign | q);
-}
-
-float bench_f16_to_f32(uint16_t h) {
-    uint32_t sign = (uint32_t)(h & 0x8000u) << 16, e = (h >> 10) & 0x1Fu, m = h & 0x3FFu, x;
-    if (e == 0x1F) {
-        x = sign | 0x7F800000u | (m << 13);
-    } else if (e != 0) {
-        x = sign | ((e + 112u) << 23) | (m << 13);
-    } else if (m == 0) {
-        x = sign;
-    } else { /* subnormal: value m * 2^-24 */
-        float f = (float)m * 5.9604644775390625e-8f;
-        return sign ? -f : f;
-    }
-    float f;
-    memcpy(&f, &x, sizeof f);
-    return f;
-}
-
 /* ---- timing ------------------------------------------------------------------------------ */
 
 static int cmp_double(const void *a, const void *b) {
@@ -283,7 +245,7 @@ static void *make_kv(const bench_case_t *c, size_t n, uint64_t seed) {
     bench_fill(x, n, seed);
     uint16_t *h = bench_alloc(n * sizeof(uint16_t));
     if (h)
-        for (size_t i = 0; i < n; i++) h[i] = bench_f32_to_f16(x[i]);
+        for (size_t i = 0; i < n; i++) h[i] = attn__f32_to_f16(x[i]);
     free(x);
     return h;
 }

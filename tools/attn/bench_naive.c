@@ -133,7 +133,7 @@ static float *alloc_filled(size_t n, uint64_t seed, int round_f16) {
     if (!x) return NULL;
     bench_fill(x, n, seed);
     if (round_f16)
-        for (size_t i = 0; i < n; i++) x[i] = bench_f16_to_f32(bench_f32_to_f16(x[i]));
+        for (size_t i = 0; i < n; i++) x[i] = attn__f16_to_f32(attn__f32_to_f16(x[i]));
     return x;
 }
 

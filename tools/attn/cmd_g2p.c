@@ -104,6 +104,8 @@ const char cli_g2p_usage[] =
     "checkpoints of one model (e.g. PATH.last copies from the end of one run), as a model file.\n"
     "  --model PATH        a checkpoint; repeat (2 to 64)\n"
     "  --out PATH          the averaged model\n"
+    "  --dtype T           its weights as f32 (default), f16 or bf16 (rounded to nearest\n"
+    "                      even; half the file); with one --model, a plain conversion\n"
     "\n"
     "Examples:\n"
     "  attn g2p train --train ../shared/data/cmudict-g014b2b/g014b2b.train --out g2p.safetensors\n"

@@ -2,9 +2,11 @@
  * checkpoints of one model (the same configuration and vocabularies: snapshots of one
  * training run), written as a model file, as fairseq's average_checkpoints.py and OpenNMT's
  * average_models.py do. The mean is taken in double precision, in the order the files are
- * given, and rounded once. */
+ * given, and rounded once (to float, or with --dtype f16 / bf16 to 16 bits: a file of half the
+ * size; one --model with --dtype is a plain conversion). */
 #include "g2p_cli.h"
 
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -14,10 +16,11 @@ typedef struct avg_opts {
     const char *models[MAX_AVERAGE];
     int n_models;
     const char *out;
+    attn__st_dtype_t dtype;
 } avg_opts_t;
 
 static int parse_options(int argc, char **argv, avg_opts_t *o) {
-    static const char *const names[] = {"--model", "--out", NULL};
+    static const char *const names[] = {"--model", "--out", "--dtype", NULL};
     const char *cmd = G2P_CMD;
     for (int i = 1; i < argc; i++) {
         const char *val = NULL;
@@ -31,6 +34,13 @@ static int parse_options(int argc, char **argv, avg_opts_t *o) {
             if (r < 0) return CLI_EXIT_USAGE;
             if (!*val) return cli_usage_error(cmd, "--out needs a file name");
             o->out = val;
+        } else if ((r = cli_option_value(cmd, argc, argv, &i, "--dtype", &val)) != 0) {
+            if (r < 0) return CLI_EXIT_USAGE;
+            if (!strcmp(val, "f32") || !strcmp(val, "float32")) o->dtype = ATTN__ST_F32;
+            else if (!strcmp(val, "f16") || !strcmp(val, "float16")) o->dtype = ATTN__ST_F16;
+            else if (!strcmp(val, "bf16") || !strcmp(val, "bfloat16")) o->dtype = ATTN__ST_BF16;
+            else
+                return cli_usage_error(cmd, "--dtype %s: use f32 (default), f16 or bf16", val);
         } else if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
             fputs(cli_g2p_usage, stdout);
             return -1;
@@ -38,9 +48,10 @@ static int parse_options(int argc, char **argv, avg_opts_t *o) {
             return g2p_unknown_option("average", argv[i], names);
         }
     }
-    if (o->n_models < 2)
+    if (o->n_models < 2 && !(o->n_models == 1 && o->dtype != ATTN__ST_F32))
         return cli_usage_error(cmd, "'attn g2p average' needs at least two --model files "
-                                    "(snapshots of one training run)");
+                                    "(snapshots of one training run), or one with --dtype "
+                                    "f16|bf16 to convert it");
     if (!o->out) return cli_usage_error(cmd, "'attn g2p average' needs --out FILE");
     for (int i = 0; i < o->n_models; i++)
         if (!strcmp(o->models[i], o->out))
@@ -66,6 +77,7 @@ int g2p_average(int argc, char **argv) {
     const char *cmd = "g2p average";
     avg_opts_t o;
     memset(&o, 0, sizeof o);
+    o.dtype = ATTN__ST_F32;
     int rc = parse_options(argc, argv, &o);
     if (rc < 0) return CLI_EXIT_OK;
     if (rc != CLI_EXIT_OK) return rc;
@@ -126,10 +138,29 @@ int g2p_average(int argc, char **argv) {
         snprintf(count, sizeof count, "%d", o.n_models);
         attn__st_meta_t extra[2] = {{"averaged.checkpoints", count},
                                     {"averaged.steps", steps}};
-        attn_status_t st = attn__g2p_save(&first, o.out, NULL, extra, 2);
+        attn_status_t st;
+        if (o.n_models == 1) { /* a conversion keeps the file's own record */
+            attn__st_meta_t *keep = malloc(sizeof *keep * (size_t)(metas[0].count + 1));
+            int64_t n = 0;
+            static const char *const own[] = {"model", "config", "letters", "phonemes"};
+            for (int64_t i = 0; keep && i < metas[0].count; i++) {
+                bool mine = false;
+                for (int k = 0; k < 4; k++) mine |= !strcmp(metas[0].items[i].key, own[k]);
+                if (!mine) keep[n++] = metas[0].items[i];
+            }
+            st = keep ? attn__g2p_save_weights(&first, o.out, o.dtype, keep, n)
+                      : ATTN_STATUS_OUT_OF_MEMORY;
+            free(keep);
+        } else {
+            st = attn__g2p_save_weights(&first, o.out, o.dtype, extra, 2);
+        }
         if (st != ATTN_STATUS_OK) rc = cli_library_error(cmd, o.out, st);
+        else if (o.n_models == 1)
+            printf("converted %s -> %s, %s weights\n", o.models[0], o.out,
+                   attn__st_dtype_name(o.dtype));
         else
-            printf("averaged %d checkpoints (steps %s) -> %s\n", o.n_models, steps, o.out);
+            printf("averaged %d checkpoints (steps %s) -> %s, %s weights\n", o.n_models, steps,
+                   o.out, attn__st_dtype_name(o.dtype));
     }
     free(acc);
     for (int i = 0; i < o.n_models; i++) attn__ckpt_meta_free(&metas[i]);

@@ -282,7 +282,7 @@ endif()
 # Checkpoint averaging: the mean of two snapshots of one run; a different model is refused.
 run(0 g2p-average ARGS g2p average --model "${g2p_dir}/r.safetensors.last"
     --model "${g2p_dir}/s.safetensors.last" --out "${g2p_dir}/avg.safetensors"
-    OUT "^averaged 2 checkpoints \\(steps 30 30\\) -> .*avg.safetensors\n$")
+    OUT "^averaged 2 checkpoints \\(steps 30 30\\) -> .*avg.safetensors, F32 weights\n$")
 run(0 g2p-average-pronounces ARGS g2p --model "${g2p_dir}/avg.safetensors" --threads 1 cat
     OUT "^cat\t[A-Z ]*\n$")
 run(1 g2p-average-other-model ARGS g2p average --model "${model}"
@@ -290,6 +290,26 @@ run(1 g2p-average-other-model ARGS g2p average --model "${model}"
     ERR "are not the same model \\(their configuration differs\\)")
 run(2 g2p-average-one ARGS g2p average --model "${model}" --out "${g2p_dir}/avg3.safetensors"
     ERR "needs at least two --model files")
+# 16-bit model files: a conversion keeps the file's record, halves it, and still pronounces.
+run(0 g2p-convert-f16 ARGS g2p average --model "${g2p_dir}/avg.safetensors" --dtype f16
+    --out "${g2p_dir}/avg16.safetensors"
+    OUT "^converted .*avg.safetensors -> .*avg16.safetensors, F16 weights\n$")
+run(0 g2p-average-bf16 ARGS g2p average --model "${g2p_dir}/r.safetensors.last"
+    --model "${g2p_dir}/s.safetensors.last" --dtype bf16 --out "${g2p_dir}/avgb.safetensors"
+    OUT "^averaged 2 checkpoints \\(steps 30 30\\) -> .*avgb.safetensors, BF16 weights\n$")
+run(0 g2p-f16-pronounces ARGS g2p --model "${g2p_dir}/avg16.safetensors" --threads 1 cat
+    OUT "^cat\t[A-Z ]*\n$")
+file(SIZE "${g2p_dir}/avg.safetensors" size32)
+file(SIZE "${g2p_dir}/avg16.safetensors" size16)
+math(EXPR size_limit "${size32} * 6 / 10")
+if(size16 LESS size_limit)
+  message("ok   g2p-convert-f16-size (${size16} bytes, ${size32} in f32)")
+else()
+  message("FAIL g2p-convert-f16-size: ${size16} bytes against ${size32} in f32")
+  math(EXPR failures "${failures} + 1")
+endif()
+run(2 g2p-average-dtype ARGS g2p average --model "${model}" --dtype f8
+    --out "${g2p_dir}/avg4.safetensors" ERR "--dtype f8: use f32 \\(default\\), f16 or bf16")
 run(2 g2p-average-onto-input ARGS g2p average --model "${model}" --model "${model}"
     --out "${model}" ERR "is also one of the --model files")
 # eval --dev FILE: the words the trainer held out of FILE (its 2 dev words here).
@@ -321,7 +341,7 @@ foreach(step 10 20 30)
 endforeach()
 run(0 g2p-keep-last-average ARGS g2p average --model "${g2p_dir}/k.safetensors.step20"
     --model "${g2p_dir}/k.safetensors.step30" --out "${g2p_dir}/kavg.safetensors"
-    OUT "^averaged 2 checkpoints \\(steps 20 30\\) -> .*kavg.safetensors\n$")
+    OUT "^averaged 2 checkpoints \\(steps 20 30\\) -> .*kavg.safetensors, F32 weights\n$")
 run(0 g2p-eval-dict ARGS g2p eval --model "${model}" --dict "${g2p_dir}/debian.dict" --beam 2
     --threads 1 OUT "^attn g2p eval: 2 words, the test part of .*debian.dict" "beam width 2")
 
