@@ -1,7 +1,9 @@
 #include "g2p/g2p.h"
 #include "core/status.h"
+#include "models/ensemble.h"
 
 #include <math.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -192,13 +194,49 @@ static int cmp_len(const void *a, const void *b) {
     return x->index < y->index ? -1 : x->index > y->index;
 }
 
+static bool same_vocab(const attn__vocab_t *a, const attn__vocab_t *b) {
+    if (a->count != b->count) return false;
+    for (int32_t i = 0; i < a->count; i++)
+        if (strcmp(a->names[i], b->names[i]) != 0) return false;
+    return true;
+}
+
+attn_status_t attn__g2p_check_ensemble(attn__g2p_t *const *gs, int32_t n) {
+    if (!gs || n < 1)
+        return attn__fail(ATTN_STATUS_BAD_ARGUMENT, "an ensemble of %d models; give at least "
+                          "one", (int)n);
+    for (int32_t i = 1; i < n; i++) {
+        if (!same_vocab(&gs[i]->letters, &gs[0]->letters))
+            return attn__fail(ATTN_STATUS_BAD_ARGUMENT, "ensemble: model %d reads another "
+                              "alphabet than model 1 (%d letters against %d); the models must "
+                              "share their vocabularies", (int)i + 1,
+                              (int)gs[i]->letters.count - 4, (int)gs[0]->letters.count - 4);
+        if (!same_vocab(&gs[i]->phonemes, &gs[0]->phonemes))
+            return attn__fail(ATTN_STATUS_BAD_ARGUMENT, "ensemble: model %d writes another "
+                              "phoneme set than model 1 (%d phonemes against %d); the models "
+                              "must share their vocabularies", (int)i + 1,
+                              (int)gs[i]->phonemes.count - 4, (int)gs[0]->phonemes.count - 4);
+    }
+    return ATTN_STATUS_OK;
+}
+
 attn_status_t attn__g2p_pronounce(attn__g2p_t *g, const char *const *words, int64_t n,
                                   attn__g2p_decode_opts_t o, attn__g2p_result_t *out,
                                   attn__g2p_progress_fn progress, void *user) {
+    return attn__g2p_pronounce_ensemble(&g, 1, words, n, o, out, progress, user);
+}
+
+attn_status_t attn__g2p_pronounce_ensemble(attn__g2p_t *const *gs, int32_t n_models,
+                                           const char *const *words, int64_t n,
+                                           attn__g2p_decode_opts_t o, attn__g2p_result_t *out,
+                                           attn__g2p_progress_fn progress, void *user) {
     if (o.beam < 1 || o.nbest < 1 || o.nbest > o.beam || o.batch < 1)
         return attn__fail(ATTN_STATUS_BAD_ARGUMENT, "beam %d, nbest %d, batch %lld: need "
                           "1 <= nbest <= beam and batch >= 1", (int)o.beam, (int)o.nbest,
                           (long long)o.batch);
+    attn_status_t st = attn__g2p_check_ensemble(gs, n_models);
+    if (st != ATTN_STATUS_OK) return st;
+    attn__g2p_t *g = gs[0]; /* the vocabularies, shared */
     memset(out, 0, sizeof *out * (size_t)(n * o.nbest));
     /* decode words of similar length together, in a fixed order */
     by_len_t *order = malloc(sizeof *order * (size_t)(n ? n : 1));
@@ -206,17 +244,25 @@ attn_status_t attn__g2p_pronounce(attn__g2p_t *g, const char *const *words, int6
     int64_t *lens = malloc(sizeof(int64_t) * (size_t)o.batch);
     int64_t *caps = malloc(sizeof(int64_t) * (size_t)o.batch);
     attn__hyp_t *hyps = malloc(sizeof *hyps * (size_t)(o.batch * o.nbest));
-    attn_status_t st = ATTN_STATUS_OK;
-    if (!order || !src || !lens || !caps || !hyps) {
+    attn__stepper_t *members = malloc(sizeof *members * (size_t)n_models), stepper;
+    attn__ensemble_t ens;
+    memset(&ens, 0, sizeof ens);
+    if (!order || !src || !lens || !caps || !hyps || !members) {
         st = attn__fail(ATTN_STATUS_OUT_OF_MEMORY, "pronounce: out of memory");
         goto end;
     }
+    int64_t max_len = g->cfg.max_len - 1;
+    for (int32_t m = 0; m < n_models; m++) {
+        members[m] = attn__s2s_stepper(gs[m]->model);
+        if (gs[m]->cfg.max_len - 1 < max_len) max_len = gs[m]->cfg.max_len - 1;
+    }
+    if ((st = attn__ensemble_init(&ens, members, n_models, &stepper)) != ATTN_STATUS_OK)
+        goto end;
     for (int64_t i = 0; i < n; i++) {
         if ((st = attn__g2p_check_word(g, words[i])) != ATTN_STATUS_OK) goto end;
         order[i] = (by_len_t){(int64_t)strlen(words[i]), i};
     }
     qsort(order, (size_t)n, sizeof *order, cmp_len);
-    attn__stepper_t stepper = attn__s2s_stepper(g->model);
     for (int64_t i0 = 0; i0 < n; i0 += o.batch) {
         int64_t B = n - i0 < o.batch ? n - i0 : o.batch, S = order[i0 + B - 1].len;
         for (int64_t b = 0; b < B; b++) {
@@ -224,8 +270,9 @@ attn_status_t attn__g2p_pronounce(attn__g2p_t *g, const char *const *words, int6
             lens[b] = attn__vocab_encode_word(&g->letters, words[order[i0 + b].index], row, S);
             for (int64_t j = lens[b]; j < S; j++) row[j] = ATTN__TOK_PAD;
         }
-        if ((st = g->model->ops->encode(g->model, B, S, src, lens)) != ATTN_STATUS_OK) goto end;
-        int64_t max_len = g->cfg.max_len - 1;
+        for (int32_t m = 0; m < n_models; m++)
+            if ((st = gs[m]->model->ops->encode(gs[m]->model, B, S, src, lens)) != ATTN_STATUS_OK)
+                goto end;
         for (int64_t b = 0; b < B; b++) caps[b] = attn__g2p_length_cap(lens[b]);
         if (o.beam == 1) {
             st = attn__greedy(&stepper, B, max_len, caps, hyps);
@@ -260,6 +307,8 @@ end:
     free(lens);
     free(caps);
     free(hyps);
+    free(members);
+    attn__ensemble_free(&ens);
     return st;
 }
 
@@ -267,7 +316,19 @@ attn_status_t attn__g2p_evaluate(attn__g2p_t *g, const attn__dict_t *d, int part
                                  int dev_permille, int test_permille,
                                  attn__g2p_decode_opts_t opts, attn__g2p_score_t *score,
                                  attn__g2p_progress_fn progress, void *user) {
+    return attn__g2p_evaluate_ensemble(&g, 1, d, part, dev_permille, test_permille, opts, score,
+                                       progress, user);
+}
+
+attn_status_t attn__g2p_evaluate_ensemble(attn__g2p_t *const *gs, int32_t n_models,
+                                          const attn__dict_t *d, int part, int dev_permille,
+                                          int test_permille, attn__g2p_decode_opts_t opts,
+                                          attn__g2p_score_t *score,
+                                          attn__g2p_progress_fn progress, void *user) {
     memset(score, 0, sizeof *score);
+    attn_status_t st = attn__g2p_check_ensemble(gs, n_models);
+    if (st != ATTN_STATUS_OK) return st;
+    attn__g2p_t *g = gs[0]; /* the vocabularies, shared */
     int64_t n = 0;
     const char **words = malloc(sizeof *words * (size_t)(d->count ? d->count : 1));
     const attn__dict_entry_t **entries = malloc(sizeof *entries * (size_t)(d->count ? d->count : 1));
@@ -286,8 +347,8 @@ attn_status_t attn__g2p_evaluate(attn__g2p_t *g, const attn__dict_t *d, int part
     }
     opts.nbest = 1;
     attn__g2p_result_t *res = calloc((size_t)(n ? n : 1), sizeof *res);
-    attn_status_t st = res ? attn__g2p_pronounce(g, words, n, opts, res, progress, user)
-                           : attn__fail(ATTN_STATUS_OUT_OF_MEMORY, "evaluate: out of memory");
+    st = res ? attn__g2p_pronounce_ensemble(gs, n_models, words, n, opts, res, progress, user)
+             : attn__fail(ATTN_STATUS_OUT_OF_MEMORY, "evaluate: out of memory");
     int32_t hyp[256], refbuf[16][256];
     const int32_t *refs[16];
     int64_t rlen[16];

@@ -75,6 +75,16 @@ static inline int64_t attn__g2p_length_cap(int64_t letters) { return 2 * letters
 attn_status_t attn__g2p_pronounce(attn__g2p_t *g, const char *const *words, int64_t n,
                                   attn__g2p_decode_opts_t opts, attn__g2p_result_t *out,
                                   attn__g2p_progress_fn progress, void *user);
+/* The same with an ensemble of n models (their mean probability, models/ensemble.h): each
+ * encodes the words, and they decode together. The models must share alphabet and phoneme
+ * set; their sizes and kinds may differ. attn__g2p_pronounce is this with n = 1. */
+attn_status_t attn__g2p_pronounce_ensemble(attn__g2p_t *const *gs, int32_t n,
+                                           const char *const *words, int64_t count,
+                                           attn__g2p_decode_opts_t opts, attn__g2p_result_t *out,
+                                           attn__g2p_progress_fn progress, void *user);
+/* ATTN_STATUS_OK when the n models can decode as an ensemble (same vocabularies), else a
+ * message naming the model that differs. */
+attn_status_t attn__g2p_check_ensemble(attn__g2p_t *const *gs, int32_t n);
 /* ATTN_STATUS_OK when the model can read the word (alphabet, length), else why not. */
 attn_status_t attn__g2p_check_word(const attn__g2p_t *g, const char *word);
 void attn__g2p_results_free(attn__g2p_result_t *r, int64_t n);
@@ -85,6 +95,12 @@ attn_status_t attn__g2p_evaluate(attn__g2p_t *g, const attn__dict_t *d, int part
                                  int dev_permille, int test_permille,
                                  attn__g2p_decode_opts_t opts, attn__g2p_score_t *score,
                                  attn__g2p_progress_fn progress, void *user);
+
+attn_status_t attn__g2p_evaluate_ensemble(attn__g2p_t *const *gs, int32_t n,
+                                          const attn__dict_t *d, int part, int dev_permille,
+                                          int test_permille, attn__g2p_decode_opts_t opts,
+                                          attn__g2p_score_t *score,
+                                          attn__g2p_progress_fn progress, void *user);
 
 /* Attention of the model over the letters of `word` while it produces `phonemes`
  * (teacher-forced): maps [layers, heads, T, S] with T = phonemes + 1 (</s>), S = letters;

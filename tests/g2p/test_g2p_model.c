@@ -2,6 +2,7 @@
 /* A tiny G2P Transformer trained on a few hundred words of the standard CMUdict split: the loss
  * goes down, a checkpoint round trip gives the same pronunciations, decoding is deterministic,
  * beam width 1 equals greedy decoding, a wider beam does not lower the mean log-probability,
+ * an ensemble of a model and its copy pronounces as the model,
  * and the alignment maps are distributions. Skips (exit 77) when ../shared/data is absent. */
 #include "g2p/g2p.h"
 #include "check.h"
@@ -136,6 +137,36 @@ int main(void) {
         CHECK(fabs(s - 1) < 1e-4, "alignment row sums to %g", s);
     }
     free(maps);
+    /* an ensemble of the model and its saved copy pronounces as the model; with an untrained
+     * model it still decodes every word; other vocabularies are refused */
+    attn__g2p_t *pair[2] = {&g, &g2};
+    attn__g2p_result_t e[N];
+    CHECK(attn__g2p_pronounce_ensemble(pair, 2, words, N, greedy, e, NULL, NULL) ==
+              ATTN_STATUS_OK, "ensemble: %s", attn_last_error());
+    for (int i = 0; i < N; i++)
+        CHECK(!strcmp(a[i].phonemes, e[i].phonemes) && fabsf(a[i].logprob - e[i].logprob) < 1e-5f,
+              "%s: a model and its copy as an ensemble give '%s' (%g), the model '%s' (%g)",
+              words[i], e[i].phonemes, (double)e[i].logprob, a[i].phonemes,
+              (double)a[i].logprob);
+    attn__g2p_results_free(e, N);
+    attn__g2p_t fresh, other;
+    CHECK(attn__g2p_create(&fresh, &cfg, &letters, &phonemes, 11) == ATTN_STATUS_OK, "fresh");
+    attn__g2p_t *mixed[2] = {&g, &fresh};
+    attn__g2p_score_t se;
+    CHECK(attn__g2p_evaluate_ensemble(mixed, 2, &d, -1, 0, 0, beam4, &se, NULL, NULL) ==
+              ATTN_STATUS_OK && se.words == d.count, "ensemble evaluate: %s", attn_last_error());
+    attn__vocab_t few;
+    CHECK(attn__vocab_parse("A B C", &few) == ATTN_STATUS_OK, "vocab");
+    CHECK(attn__g2p_create(&other, &cfg, &few, &phonemes, 5) == ATTN_STATUS_OK, "other");
+    attn__g2p_t *bad[3] = {&g, &fresh, &other};
+    CHECK(attn__g2p_pronounce_ensemble(bad, 3, words, N, greedy, e, NULL, NULL) ==
+              ATTN_STATUS_BAD_ARGUMENT && strstr(attn_last_error(), "model 3 reads another "
+                                                 "alphabet"),
+          "another alphabet: %s", attn_last_error());
+    attn__vocab_free(&few);
+    attn__g2p_free(&other);
+    attn__g2p_free(&fresh);
+
     attn__g2p_score_t sc;
     CHECK(attn__g2p_evaluate(&g, &d, -1, 0, 0, greedy, &sc, NULL, NULL) == ATTN_STATUS_OK,
           "evaluate");

@@ -1,8 +1,10 @@
 /* Greedy and beam search on a toy model whose next-token distribution depends on the source,
  * the step and the previous token: beam width 1 equals greedy decoding exactly, a wider beam
  * does not lower the mean log-probability, n-best lists are sorted and distinct, and bad
- * options are refused. */
+ * options are refused. An ensemble of toys gives the log of their mean probability, an
+ * ensemble of one is that model exactly, and members of other vocabularies are refused. */
 #include "models/decode.h"
+#include "models/ensemble.h"
 #include "check.h"
 
 #include <math.h>
@@ -16,15 +18,21 @@ enum { V = 9, BOS = 1, EOS = 2 };
 typedef struct {
     int64_t rows, per_source; /* rows = sources * per_source */
     int64_t reorders;
+    int64_t salt; /* another toy model */
 } toy_t;
 
-static float toy_logit(int64_t src, int64_t t, int32_t prev, int32_t v) {
-    uint64_t x = (uint64_t)(src * 1000003 + prev * 7919 + v * 104729 + (t % 3) * 15485863);
+static float toy_logit_of(int64_t salt, int64_t src, int64_t t, int32_t prev, int32_t v) {
+    uint64_t x = (uint64_t)(src * 1000003 + prev * 7919 + v * 104729 + (t % 3) * 15485863 +
+                            salt * 86028121);
     x ^= x >> 13; x *= 0x9e3779b97f4a7c15ull; x ^= x >> 29;
     float l = (float)(x % 1000) / 250.0f;
     if (v == EOS) l += 0.6f * (float)t - 2.0f; /* ending gets likelier with length */
     if (v == 0 || v == BOS) l = -30.0f;       /* never <pad> or <s> */
     return l;
+}
+
+static float toy_logit(int64_t src, int64_t t, int32_t prev, int32_t v) {
+    return toy_logit_of(0, src, t, prev, v);
 }
 
 static attn_status_t toy_begin(void *ctx, int64_t rows) {
@@ -39,7 +47,7 @@ static attn_status_t toy_step(void *ctx, int64_t t, const int32_t *prev, float *
     for (int64_t r = 0; r < rows; r++) {
         float *row = logp + r * V, mx = -INFINITY, sum = 0.0f;
         for (int32_t v = 0; v < V; v++) {
-            row[v] = toy_logit(r / m->per_source, t, prev[r], v);
+            row[v] = toy_logit_of(m->salt, r / m->per_source, t, prev[r], v);
             mx = row[v] > mx ? row[v] : mx;
         }
         for (int32_t v = 0; v < V; v++) sum += expf(row[v] - mx);
@@ -56,9 +64,90 @@ static attn_status_t toy_reorder(void *ctx, const int64_t *from) {
     return ATTN_STATUS_OK;
 }
 
+/* Ensembles of toys (salts 0, 1, 2): the step's log-probabilities against log(mean p) in
+ * double; one member is the model itself bit for bit; a model with itself decodes the same
+ * words; beam search reorders every member; other vocabularies are refused. */
+static void ensembles(void) {
+    enum { B = 20, L = 12, N = 3 };
+    toy_t toys[N] = {{B, 1, 0, 0}, {B, 1, 0, 1}, {B, 1, 0, 2}};
+    attn__stepper_t ms[N];
+    for (int i = 0; i < N; i++)
+        ms[i] = (attn__stepper_t){&toys[i], V, BOS, EOS, toy_begin, toy_step, toy_reorder};
+    attn__ensemble_t e;
+    attn__stepper_t s;
+    CHECK(attn__ensemble_init(&e, ms, N, &s) == ATTN_STATUS_OK, "init: %s", attn_last_error());
+    int32_t prev[B];
+    static float got[B * V], one[N][B * V];
+    for (int b = 0; b < B; b++) prev[b] = (int32_t)(3 + b % 6);
+    CHECK(s.begin(s.ctx, B) == ATTN_STATUS_OK && s.step(s.ctx, 2, prev, got) == ATTN_STATUS_OK,
+          "ensemble step: %s", attn_last_error());
+    for (int i = 0; i < N; i++) {
+        ms[i].begin(ms[i].ctx, B);
+        ms[i].step(ms[i].ctx, 2, prev, one[i]);
+    }
+    double worst = 0, worst_sum = 0;
+    for (int64_t r = 0; r < B; r++) {
+        double total = 0;
+        for (int32_t v = 0; v < V; v++) {
+            double p = 0;
+            for (int i = 0; i < N; i++) p += exp((double)one[i][r * V + v]) / N;
+            worst = fmax(worst, fabs(log(p) - got[r * V + v]) * (p > 1e-12));
+            total += exp((double)got[r * V + v]);
+        }
+        worst_sum = fmax(worst_sum, fabs(total - 1));
+    }
+    CHECK(worst < 1e-5 && worst_sum < 1e-5, "ensemble log-probabilities off log(mean p) by %g, "
+          "sums off 1 by %g", worst, worst_sum);
+    attn__hyp_t a[B], c[B], d[B * 2];
+    CHECK(attn__greedy(&s, B, L, NULL, a) == ATTN_STATUS_OK, "ensemble greedy");
+    attn__beam_opts_t o = {4, 2, 0.0f, L, NULL};
+    for (int i = 0; i < N; i++) toys[i].reorders = 0;
+    CHECK(attn__beam_search(&s, B, o, d) == ATTN_STATUS_OK, "ensemble beam");
+    CHECK(toys[0].reorders > 0 && toys[0].reorders == toys[1].reorders &&
+              toys[1].reorders == toys[2].reorders,
+          "reorders %lld %lld %lld", (long long)toys[0].reorders, (long long)toys[1].reorders,
+          (long long)toys[2].reorders);
+    attn__hyps_free(a, B);
+    attn__hyps_free(d, B * 2);
+    attn__ensemble_free(&e);
+
+    /* one member: the model itself, bit for bit; a model twice: the same words */
+    attn__stepper_t twice[2] = {ms[1], ms[1]};
+    attn__ensemble_t e1, e2;
+    attn__stepper_t s1, s2;
+    CHECK(attn__ensemble_init(&e1, ms + 1, 1, &s1) == ATTN_STATUS_OK &&
+              attn__ensemble_init(&e2, twice, 2, &s2) == ATTN_STATUS_OK, "init");
+    attn__hyp_t ref[B];
+    CHECK(attn__greedy(&ms[1], B, L, NULL, ref) == ATTN_STATUS_OK &&
+              attn__greedy(&s1, B, L, NULL, a) == ATTN_STATUS_OK &&
+              attn__greedy(&s2, B, L, NULL, c) == ATTN_STATUS_OK, "greedy");
+    for (int b = 0; b < B; b++) {
+        CHECK(a[b].len == ref[b].len && a[b].logprob == ref[b].logprob &&
+                  !memcmp(a[b].tokens, ref[b].tokens, sizeof(int32_t) * (size_t)a[b].len),
+              "source %d: an ensemble of one differs from its model", b);
+        CHECK(c[b].len == ref[b].len && fabsf(c[b].logprob - ref[b].logprob) < 1e-5f &&
+                  !memcmp(c[b].tokens, ref[b].tokens, sizeof(int32_t) * (size_t)c[b].len),
+              "source %d: a model twice differs from the model (log-prob %g vs %g)", b,
+              (double)c[b].logprob, (double)ref[b].logprob);
+    }
+    attn__hyps_free(ref, B);
+    attn__hyps_free(a, B);
+    attn__hyps_free(c, B);
+    attn__ensemble_free(&e1);
+    attn__ensemble_free(&e2);
+
+    attn__stepper_t other[2] = {ms[0], ms[1]};
+    other[1].vocab = V + 1;
+    CHECK(attn__ensemble_init(&e, other, 2, &s) == ATTN_STATUS_BAD_ARGUMENT &&
+              strstr(attn_last_error(), "member 2 has 10 target tokens"),
+          "a member of another vocabulary: %s", attn_last_error());
+    CHECK(attn__ensemble_init(&e, ms, 0, &s) == ATTN_STATUS_BAD_ARGUMENT, "no members");
+}
+
 int main(void) {
     enum { B = 60, L = 12 };
-    toy_t toy = {B, 1, 0};
+    ensembles();
+    toy_t toy = {B, 1, 0, 0};
     attn__stepper_t m = {&toy, V, BOS, EOS, toy_begin, toy_step, toy_reorder};
     attn__hyp_t greedy[B], beam1[B], beam4[B * 3];
 

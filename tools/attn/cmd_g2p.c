@@ -36,7 +36,8 @@ const char cli_g2p_usage[] =
     "Pronouncing (attn g2p WORD...): prints 'word<TAB>PH PH PH' lines.\n"
     "  --model PATH        the model (default: the bundled " G2P_BUNDLED_MODEL ", looked\n"
     "                      for in $ATTN_G2P_MODEL, <prefix>/share/attn/models and the source\n"
-    "                      tree's models/)\n"
+    "                      tree's models/); repeat for an ensemble (up to 16 models of one\n"
+    "                      alphabet and phoneme set, decoded with their mean probability)\n"
     "  --beam N            beam search with N hypotheses (default 1: greedy)\n"
     "  --nbest K           the K best pronunciations (K <= N), each with its log-probability\n"
     "                      as a third column\n"
@@ -44,7 +45,8 @@ const char cli_g2p_usage[] =
     "                      the model cannot read are reported on stderr and skipped (exit 1)\n"
     "  --show-attention    after each word, the alignment of its letters (columns) to the\n"
     "                      phonemes (rows) as a heatmap: the mean over the heads of the last\n"
-    "                      decoder layer, or --layer N / --head N (from 1)\n"
+    "                      decoder layer, or --layer N / --head N (from 1); of the first\n"
+    "                      model of an ensemble\n"
     "  --color=WHEN        colour the heatmap: auto (default), always or never; --no-color\n"
     "  --threads N         threads (default: ATTN_NUM_THREADS, else all cores)\n"
     "  To pronounce the words 'train', 'eval' or 'average', put -- before them.\n"
@@ -97,6 +99,7 @@ const char cli_g2p_usage[] =
     "                      the dev words 'g2p train --train FILE' holds out (for choosing\n"
     "                      checkpoints without the test set; --dev-permille N as there)\n"
     "  --beam N            beam search (default 1: greedy)\n"
+    "  --ensemble          score the --model files as one ensemble (their mean probability)\n"
     "  --plot FILE.svg     an SVG plot of WER by word length, one line per model\n"
     "  --threads N         threads\n"
     "\n"
@@ -322,8 +325,11 @@ int g2p_subset(const char *cmd, const attn__dict_t *d, int part, int dev_permill
 
 /* ---- pronouncing ------------------------------------------------------------------------- */
 
+enum { MAX_ENSEMBLE = 16 };
+
 typedef struct say_opts {
-    const char *model, *input;
+    const char *models[MAX_ENSEMBLE], *input;
+    int n_models;
     long beam, nbest, threads, layer, head;
     int show_attention;
     cli_color_t color;
@@ -351,7 +357,10 @@ static int parse_say_options(int argc, char **argv, say_opts_t *o, char ***words
             o->color = CLI_COLOR_NEVER;
         } else if ((r = cli_option_value(cmd, argc, argv, &i, "--model", &val)) != 0) {
             if (r < 0) return CLI_EXIT_USAGE;
-            o->model = val;
+            if (o->n_models == MAX_ENSEMBLE)
+                return cli_usage_error(cmd, "at most %d --model files (an ensemble)",
+                                       MAX_ENSEMBLE);
+            o->models[o->n_models++] = val;
         } else if ((r = cli_option_value(cmd, argc, argv, &i, "--input", &val)) != 0) {
             if (r < 0) return CLI_EXIT_USAGE;
             o->input = val;
@@ -486,8 +495,9 @@ static int read_words(const char *path, const attn__g2p_t *g, word_list_t *w, in
     return rc;
 }
 
-static int pronounce(const say_opts_t *o, attn__g2p_t *g, char *const *words, int64_t n,
-                     int show_progress) {
+static int pronounce(const say_opts_t *o, attn__g2p_t *const *gs, int32_t n_models,
+                     char *const *words, int64_t n, int show_progress) {
+    attn__g2p_t *g = gs[0];
     attn__g2p_decode_opts_t dopts = {(int32_t)o->beam, (int32_t)o->nbest, 0.0f,
                                      g2p_decode_batch((int32_t)o->beam)};
     attn__g2p_result_t *res = calloc((size_t)(n * o->nbest + 1), sizeof *res);
@@ -497,8 +507,9 @@ static int pronounce(const say_opts_t *o, attn__g2p_t *g, char *const *words, in
     }
     progress_t p;
     if (show_progress) progress_begin(&p, "pronounce", "words", n);
-    attn_status_t st = attn__g2p_pronounce(g, (const char *const *)words, n, dopts, res,
-                                           show_progress ? g2p_progress : NULL, &p);
+    attn_status_t st = attn__g2p_pronounce_ensemble(gs, n_models, (const char *const *)words, n,
+                                                    dopts, res,
+                                                    show_progress ? g2p_progress : NULL, &p);
     if (show_progress) {
         if (st == ATTN_STATUS_OK) progress_end(&p, n, NULL);
         else g2p_progress_clear(&p);
@@ -536,26 +547,46 @@ static int pronounce(const say_opts_t *o, attn__g2p_t *g, char *const *words, in
     return rc;
 }
 
+static void free_models(attn__g2p_t *models, int n) {
+    for (int m = 0; m < n; m++) attn__g2p_free(&models[m]);
+}
+
 static int cmd_say(int argc, char **argv) {
-    say_opts_t o = {NULL, NULL, 1, 1, 0, 0, 0, 0, CLI_COLOR_AUTO};
+    say_opts_t o;
+    memset(&o, 0, sizeof o);
+    o.beam = o.nbest = 1;
+    o.color = CLI_COLOR_AUTO;
     char **args = NULL;
     int nargs = 0;
     int rc = parse_say_options(argc, argv, &o, &args, &nargs);
     if (rc == CLI_EXIT_OK) rc = g2p_set_threads(G2P_CMD, o.threads);
-    char path[PATH_MAX + 64];
-    if (rc == CLI_EXIT_OK) rc = g2p_find_model(G2P_CMD, o.model, path, sizeof path);
-    attn__g2p_t g;
-    memset(&g, 0, sizeof g);
-    if (rc == CLI_EXIT_OK) rc = g2p_load_model(G2P_CMD, path, &g);
+    if (o.n_models == 0) o.models[o.n_models++] = NULL; /* the bundled model */
+    static attn__g2p_t models[MAX_ENSEMBLE];
+    attn__g2p_t *gs[MAX_ENSEMBLE];
+    int loaded = 0;
+    for (int m = 0; m < o.n_models && rc == CLI_EXIT_OK; m++) {
+        char path[PATH_MAX + 64];
+        rc = g2p_find_model(G2P_CMD, o.models[m], path, sizeof path);
+        memset(&models[m], 0, sizeof models[m]);
+        if (rc == CLI_EXIT_OK) rc = g2p_load_model(G2P_CMD, path, &models[m]);
+        if (rc == CLI_EXIT_OK) gs[loaded++] = &models[m];
+    }
+    if (rc == CLI_EXIT_OK && attn__g2p_check_ensemble(gs, loaded) != ATTN_STATUS_OK) {
+        fprintf(stderr, "attn g2p: %s\n", g2p_error_text());
+        rc = CLI_EXIT_FAILED;
+    }
     if (rc != CLI_EXIT_OK) {
+        free_models(models, loaded);
         free(args);
         return rc;
     }
+    attn__g2p_t g = models[0]; /* the shared alphabet; attention maps of the first model */
     int64_t skipped = 0;
     if (o.input) {
         word_list_t w = {0};
         rc = read_words(o.input, &g, &w, &skipped);
-        if (rc == CLI_EXIT_OK && w.n > 0) rc = pronounce(&o, &g, w.words, w.n, w.n >= 1000);
+        if (rc == CLI_EXIT_OK && w.n > 0)
+            rc = pronounce(&o, gs, loaded, w.words, w.n, w.n >= 1000);
         word_list_free(&w);
     } else {
         /* words the model cannot read are reported, the others pronounced */
@@ -569,14 +600,14 @@ static int cmd_say(int argc, char **argv) {
                 args[kept++] = args[i];
             }
         }
-        if (kept > 0) rc = pronounce(&o, &g, args, kept, 0);
+        if (kept > 0) rc = pronounce(&o, gs, loaded, args, kept, 0);
     }
     if (rc == CLI_EXIT_OK && skipped > 0) {
         fprintf(stderr, "attn g2p: skipped %lld word%s the model cannot read\n",
                 (long long)skipped, skipped == 1 ? "" : "s");
         rc = CLI_EXIT_FAILED;
     }
-    attn__g2p_free(&g);
+    free_models(models, loaded);
     free(args);
     return rc;
 }

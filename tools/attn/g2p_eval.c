@@ -1,6 +1,7 @@
 /* attn g2p eval: word and phoneme error rates of one or more models on a test set, by the
  * published convention (g2p/score.h), with a table by word length and an optional SVG plot of
- * WER by word length (one line per model: where attention matters). */
+ * WER by word length (one line per model: where attention matters). With --ensemble the
+ * models decode together (g2p/g2p.h) and are scored as one system. */
 #include "g2p_cli.h"
 #include "svg_plot.h"
 
@@ -42,13 +43,14 @@ typedef struct eval_opts {
     g2p_source_t src;
     long beam, threads;
     const char *plot;
+    int ensemble;      /* --ensemble: the models decode together, scored as one */
     const char *dev;   /* --dev FILE: the dev part of a standard-split train file */
     long dev_permille; /* its share, as attn g2p train --dev-permille */
 } eval_opts_t;
 
 static int parse_options(int argc, char **argv, eval_opts_t *o) {
     static const char *const names[] = {"--model", "--test", "--dict", "--dev", "--dev-permille",
-                                        "--beam", "--plot", "--threads", NULL};
+                                        "--beam", "--plot", "--threads", "--ensemble", NULL};
     const char *cmd = G2P_CMD;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *val = NULL;
@@ -58,6 +60,8 @@ static int parse_options(int argc, char **argv, eval_opts_t *o) {
             if (o->n_models == MAX_MODELS)
                 return cli_usage_error(cmd, "at most %d models at a time", MAX_MODELS);
             o->models[o->n_models++] = val;
+        } else if (!strcmp(a, "--ensemble")) {
+            o->ensemble = 1;
         } else if ((r = cli_option_value(cmd, argc, argv, &i, "--test", &val)) != 0) {
             if (r < 0) return CLI_EXIT_USAGE;
             o->src.test = val;
@@ -95,6 +99,9 @@ static int parse_options(int argc, char **argv, eval_opts_t *o) {
                                         "are given with --model PATH", a);
         }
     }
+    if (o->ensemble && o->n_models < 2)
+        return cli_usage_error(cmd, "--ensemble decodes two or more --model files together; "
+                                    "got %d", o->n_models);
     if (!!o->src.test + !!o->src.dict + !!o->dev > 1)
         return cli_usage_error(cmd, "--test FILE, --dict FILE and --dev FILE name different "
                                     "word sets; pick one");
@@ -182,57 +189,72 @@ int g2p_eval(int argc, char **argv) {
            o.beam == 1 ? "greedy" : "beam search");
     if (o.beam > 1) printf("beam width %ld\n", o.beam);
 
+    /* one system per model, or with --ensemble one system of all of them */
     attn__g2p_score_t scores[MAX_MODELS];
     char names[MAX_MODELS][64];
+    static attn__g2p_t models[MAX_MODELS];
+    attn__g2p_t *gs[MAX_MODELS];
+    int loaded = 0, n_systems = o.ensemble ? 1 : o.n_models;
     for (int m = 0; m < o.n_models && rc == CLI_EXIT_OK; m++) {
-        attn__g2p_t g;
-        if ((rc = g2p_load_model(cmd, o.models[m], &g)) != CLI_EXIT_OK) break;
-        model_name(o.models[m], names[m], sizeof names[m]);
-        const attn__s2s_config_t *c = &g.cfg;
+        if (!o.ensemble) loaded = 0; /* one model in memory at a time */
+        attn__g2p_t *g = &models[loaded];
+        if ((rc = g2p_load_model(cmd, o.models[m], g)) != CLI_EXIT_OK) break;
+        gs[loaded++] = g;
+        const attn__s2s_config_t *c = &g->cfg;
         printf("model %d: %s  (%s, %lld+%lld layers, d_model %lld, ", m + 1, o.models[m],
                c->kind, (long long)c->enc_layers, (long long)c->dec_layers,
                (long long)c->d_model);
         if (!strcmp(c->kind, "transformer")) printf("%lld heads, ", (long long)c->heads);
         else printf("hidden %lld %s, ", (long long)c->hidden, c->cell);
-        printf("%.2fM parameters)\n", (double)g.model->params.total / 1e6);
+        printf("%.2fM parameters)\n", (double)g->model->params.total / 1e6);
         fflush(stdout);
+        if (o.ensemble && m + 1 < o.n_models) continue; /* load them all first */
+        int sys = o.ensemble ? 0 : m;
+        if (o.ensemble) {
+            snprintf(names[sys], sizeof names[sys], "ensemble of %d", o.n_models);
+            printf("ensemble of the %d models (their mean probability):\n", o.n_models);
+        } else {
+            model_name(o.models[m], names[sys], sizeof names[sys]);
+        }
         attn__g2p_decode_opts_t dopts = {(int32_t)o.beam, 1, 0.0f,
                                          g2p_decode_batch((int32_t)o.beam)};
         progress_t p;
-        progress_begin(&p, names[m], "words", n_words);
+        progress_begin(&p, names[sys], "words", n_words);
         double t0 = progress_now();
-        attn_status_t st = attn__g2p_evaluate(&g, &d, part, dev, test, dopts, &scores[m],
-                                              g2p_progress, &p);
+        attn_status_t st = attn__g2p_evaluate_ensemble(gs, loaded, &d, part, dev, test, dopts,
+                                                       &scores[sys], g2p_progress, &p);
         if (st != ATTN_STATUS_OK) {
             g2p_progress_clear(&p);
             rc = cli_library_error(cmd, "evaluating", st);
         } else {
-            progress_end(&p, scores[m].words, NULL);
-            printf("  WER %.2f%%  PER %.2f%%  (%.1f s)\n", 100.0 * attn__g2p_wer(&scores[m]),
-                   100.0 * attn__g2p_per(&scores[m]), progress_now() - t0);
+            progress_end(&p, scores[sys].words, NULL);
+            printf("  WER %.2f%%  PER %.2f%%  (%.1f s)\n", 100.0 * attn__g2p_wer(&scores[sys]),
+                   100.0 * attn__g2p_per(&scores[sys]), progress_now() - t0);
         }
-        attn__g2p_free(&g);
+        if (!o.ensemble) attn__g2p_free(g);
     }
+    if (o.ensemble)
+        for (int m = 0; m < loaded; m++) attn__g2p_free(gs[m]);
     attn__dict_free(&d);
     if (rc != CLI_EXIT_OK) return rc;
 
     /* the table: one row per length bucket, WER and PER per model */
     bucket_t b[MAX_MODELS][BUCKETS];
-    for (int m = 0; m < o.n_models; m++) buckets_of(&scores[m], b[m]);
+    for (int m = 0; m < n_systems; m++) buckets_of(&scores[m], b[m]);
     printf("\nBy word length (letters):\n%-8s %7s", "", "");
-    for (int m = 0; m < o.n_models; m++) printf("  %-17.17s", names[m]);
+    for (int m = 0; m < n_systems; m++) printf("  %-17.17s", names[m]);
     printf("\n%-8s %7s", "letters", "words");
-    for (int m = 0; m < o.n_models; m++) printf("  %8s %8s", "WER", "PER");
+    for (int m = 0; m < n_systems; m++) printf("  %8s %8s", "WER", "PER");
     printf("\n");
     for (int k = 0; k < BUCKETS; k++) {
         if (b[0][k].words == 0) continue;
         printf("%-8s %7lld", bucket_names[k], (long long)b[0][k].words);
-        for (int m = 0; m < o.n_models; m++)
+        for (int m = 0; m < n_systems; m++)
             print_block(b[m][k].wrong, b[m][k].words, b[m][k].edits, b[m][k].ref);
         printf("\n");
     }
     printf("%-8s %7lld", "all", (long long)scores[0].words);
-    for (int m = 0; m < o.n_models; m++)
+    for (int m = 0; m < n_systems; m++)
         print_block(scores[m].wrong, scores[m].words, scores[m].edits, scores[m].ref_phonemes);
     printf("\n");
     fflush(stdout);
@@ -240,7 +262,7 @@ int g2p_eval(int argc, char **argv) {
     if (o.plot) {
         double y[MAX_MODELS][BUCKETS];
         svg_series_t series[MAX_MODELS];
-        for (int m = 0; m < o.n_models; m++) {
+        for (int m = 0; m < n_systems; m++) {
             for (int k = 0; k < BUCKETS; k++)
                 y[m][k] = b[m][k].words ? 100.0 * (double)b[m][k].wrong / (double)b[m][k].words
                                         : NAN;
@@ -254,7 +276,7 @@ int g2p_eval(int argc, char **argv) {
         plot.y_label = "word error rate (%)";
         plot.n_x = BUCKETS;
         plot.x_ticks = bucket_names;
-        plot.n_series = o.n_models;
+        plot.n_series = n_systems;
         plot.series = series;
         plot.y_unit = "%";
         char err[512];

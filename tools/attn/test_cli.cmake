@@ -312,6 +312,17 @@ run(2 g2p-average-dtype ARGS g2p average --model "${model}" --dtype f8
     --out "${g2p_dir}/avg4.safetensors" ERR "--dtype f8: use f32 \\(default\\), f16 or bf16")
 run(2 g2p-average-onto-input ARGS g2p average --model "${model}" --model "${model}"
     --out "${model}" ERR "is also one of the --model files")
+# Ensembles: a model twice pronounces as the model; eval --ensemble scores models as one.
+execute_process(COMMAND ${ATTN} g2p --model "${model}" --threads 1 cat dog
+                OUTPUT_VARIABLE single)
+run(0 g2p-ensemble-same ARGS g2p --model "${model}" --model "${model}" --threads 1 cat dog
+    OUT "^${single}$")
+run(0 g2p-eval-ensemble ARGS g2p eval --ensemble --model "${model}"
+    --model "${g2p_dir}/r.safetensors" --test "${g2p_dir}/test.tsv" --threads 1
+    OUT "\nensemble of the 2 models \\(their mean probability\\):\n  WER [0-9.]+%"
+        "\n +ensemble of 2 *\n")
+run(2 g2p-eval-ensemble-one ARGS g2p eval --ensemble --model "${model}"
+    --test "${g2p_dir}/test.tsv" ERR "--ensemble decodes two or more --model files together")
 # eval --dev FILE: the words the trainer held out of FILE (its 2 dev words here).
 run(0 g2p-eval-dev ARGS g2p eval --model "${model}" --dev "${g2p_dir}/train.tsv" --threads 1
     OUT "^attn g2p eval: 2 words, the dev part of .*train.tsv \\(50 permille")
