@@ -47,6 +47,9 @@ const char cli_g2p_usage[] =
     "                      phonemes (rows) as a heatmap: the mean over the heads of the last\n"
     "                      decoder layer, or --layer N / --head N (from 1); of the first\n"
     "                      model of an ensemble\n"
+    "  --attention-svg FILE  the same for every decoder layer and head (and each layer's\n"
+    "                      mean) as an SVG figure; with several words, one file each, the\n"
+    "                      word added to the name (FILE-word.svg)\n"
     "  --color=WHEN        colour the heatmap: auto (default), always or never; --no-color\n"
     "  --threads N         threads (default: ATTN_NUM_THREADS, else all cores)\n"
     "  To pronounce the words 'train', 'eval' or 'average', put -- before them.\n"
@@ -332,13 +335,14 @@ typedef struct say_opts {
     int n_models;
     long beam, nbest, threads, layer, head;
     int show_attention;
+    const char *svg; /* --attention-svg FILE */
     cli_color_t color;
 } say_opts_t;
 
 static int parse_say_options(int argc, char **argv, say_opts_t *o, char ***words, int *nwords) {
     static const char *const names[] = {"--model", "--beam", "--nbest", "--input",
                                         "--show-attention", "--layer", "--head", "--color",
-                                        "--no-color", "--threads", NULL};
+                                        "--no-color", "--threads", "--attention-svg", NULL};
     const char *cmd = G2P_CMD;
     *nwords = 0;
     *words = malloc(sizeof **words * (size_t)(argc > 0 ? argc : 1));
@@ -361,6 +365,12 @@ static int parse_say_options(int argc, char **argv, say_opts_t *o, char ***words
                 return cli_usage_error(cmd, "at most %d --model files (an ensemble)",
                                        MAX_ENSEMBLE);
             o->models[o->n_models++] = val;
+        } else if ((r = cli_option_value(cmd, argc, argv, &i, "--attention-svg", &val)) != 0) {
+            if (r < 0) return CLI_EXIT_USAGE;
+            if (!*val)
+                return cli_usage_error(cmd, "--attention-svg needs a file name, as in "
+                                            "--attention-svg=attention.svg");
+            o->svg = val;
         } else if ((r = cli_option_value(cmd, argc, argv, &i, "--input", &val)) != 0) {
             if (r < 0) return CLI_EXIT_USAGE;
             o->input = val;
@@ -411,9 +421,9 @@ static int parse_say_options(int argc, char **argv, say_opts_t *o, char ***words
     if (!o->input && *nwords == 0)
         return cli_usage_error(cmd, "no words to pronounce: give WORD... or --input FILE, or "
                                     "use 'attn g2p train' or 'attn g2p eval'");
-    if (o->input && o->show_attention)
-        return cli_usage_error(cmd, "--show-attention shows words given on the command line, "
-                                    "not --input");
+    if (o->input && (o->show_attention || o->svg))
+        return cli_usage_error(cmd, "%s shows words given on the command line, not --input",
+                               o->svg ? "--attention-svg" : "--show-attention");
     if ((o->layer || o->head) && !o->show_attention)
         return cli_usage_error(cmd, "--layer and --head choose what --show-attention shows; add "
                                     "--show-attention");
@@ -495,6 +505,18 @@ static int read_words(const char *path, const attn__g2p_t *g, word_list_t *w, in
     return rc;
 }
 
+/* FILE for one word; for several, FILE with "-word" before its extension ("a.svg" ->
+ * "a-cat.svg"), so each word gets its own figure */
+static void svg_path_for(const char *file, const char *word, char *out, size_t cap) {
+    if (!word) {
+        snprintf(out, cap, "%s", file);
+        return;
+    }
+    const char *slash = strrchr(file, '/'), *dot = strrchr(file, '.');
+    if (!dot || (slash && dot < slash)) dot = file + strlen(file);
+    snprintf(out, cap, "%.*s-%s%s", (int)(dot - file), file, word, dot);
+}
+
 static int pronounce(const say_opts_t *o, attn__g2p_t *const *gs, int32_t n_models,
                      char *const *words, int64_t n, int show_progress) {
     attn__g2p_t *g = gs[0];
@@ -536,6 +558,16 @@ static int pronounce(const say_opts_t *o, attn__g2p_t *const *gs, int32_t n_mode
                 break;
             }
             if (i + 1 < n) putchar('\n');
+        }
+        if (o->svg) {
+            char path[PATH_MAX];
+            svg_path_for(o->svg, n > 1 ? words[i] : NULL, path, sizeof path);
+            int r = g2p_write_alignment_svg(path, g, words[i], res[i * o->nbest].phonemes);
+            if (r != CLI_EXIT_OK) {
+                rc = r;
+                break;
+            }
+            fprintf(stderr, "attn g2p: the attention of '%s' -> %s\n", words[i], path);
         }
     }
     attn__g2p_results_free(res, n * o->nbest);

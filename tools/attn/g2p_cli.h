@@ -100,5 +100,9 @@ int64_t g2p_decode_batch(int32_t beam);
  * has no attention). */
 int g2p_show_alignment(FILE *out, attn__g2p_t *g, const char *word, const char *phonemes,
                        int layer, int head, int color);
+/* Writes the same attention of every decoder layer and head (and each layer's mean over the
+ * heads) as an SVG figure to path. Returns an exit status. */
+int g2p_write_alignment_svg(const char *path, attn__g2p_t *g, const char *word,
+                            const char *phonemes);
 
 #endif

@@ -1,39 +1,15 @@
 #include "svg_plot.h"
+#include "svg_file.h"
 
-#include <errno.h>
 #include <math.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 /* Colour-blind-friendly colours (Okabe and Ito). */
 static const char *const palette[] = {"#0072B2", "#D55E00", "#009E73", "#CC79A7",
                                       "#E69F00", "#56B4E9", "#F0E442", "#000000"};
 enum { PALETTE_N = sizeof palette / sizeof palette[0] };
-
-static void set_err(char *err, size_t cap, const char *fmt, ...) {
-    if (!err || !cap) return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, cap, fmt, ap);
-    va_end(ap);
-}
-
-/* Text with &, <, >, " escaped. */
-static void put_text(FILE *f, const char *s) {
-    for (; s && *s; s++) {
-        switch (*s) {
-        case '&': fputs("&amp;", f); break;
-        case '<': fputs("&lt;", f); break;
-        case '>': fputs("&gt;", f); break;
-        case '"': fputs("&quot;", f); break;
-        default: fputc(*s, f);
-        }
-    }
-}
 
 /* A round tick step giving about `want` intervals over range. */
 static double nice_step(double range, int want) {
@@ -70,7 +46,7 @@ static void write_svg(FILE *f, const svg_plot_t *p) {
     if (p->title) {
         fprintf(f, "<text x=\"%.1f\" y=\"26\" text-anchor=\"middle\" font-size=\"16\" "
                    "font-weight=\"bold\">", left + pw / 2);
-        put_text(f, p->title);
+        svg_put_text(f, p->title);
         fputs("</text>\n", f);
     }
     /* grid and y ticks */
@@ -83,7 +59,7 @@ static void write_svg(FILE *f, const svg_plot_t *p) {
     for (double v = lo; v <= hi + step * 1e-6; v += step) {
         fprintf(f, "<text x=\"%.1f\" y=\"%.1f\">%.*f", left - 8, Y(v) + 4, decimals,
                 fabs(v) < step * 1e-6 ? 0.0 : v);
-        put_text(f, p->y_unit);
+        svg_put_text(f, p->y_unit);
         fputs("</text>\n", f);
     }
     fputs("</g>\n", f);
@@ -96,20 +72,20 @@ static void write_svg(FILE *f, const svg_plot_t *p) {
     fputs("<g text-anchor=\"middle\" fill=\"#333333\">\n", f);
     for (int i = 0; i < p->n_x; i++) {
         fprintf(f, "<text x=\"%.1f\" y=\"%.1f\">", X(i), top + ph + 18);
-        put_text(f, p->x_ticks ? p->x_ticks[i] : "");
+        svg_put_text(f, p->x_ticks ? p->x_ticks[i] : "");
         fputs("</text>\n", f);
     }
     fputs("</g>\n", f);
     if (p->x_label) {
         fprintf(f, "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\">", left + pw / 2,
                 (double)H - 16);
-        put_text(f, p->x_label);
+        svg_put_text(f, p->x_label);
         fputs("</text>\n", f);
     }
     if (p->y_label) {
         fprintf(f, "<text transform=\"translate(18 %.1f) rotate(-90)\" text-anchor=\"middle\">",
                 top + ph / 2);
-        put_text(f, p->y_label);
+        svg_put_text(f, p->y_label);
         fputs("</text>\n", f);
     }
     /* the series */
@@ -117,7 +93,7 @@ static void write_svg(FILE *f, const svg_plot_t *p) {
         const char *c = palette[s % PALETTE_N];
         const double *y = p->series[s].y;
         fprintf(f, "<g class=\"series\" data-name=\"");
-        put_text(f, p->series[s].name);
+        svg_put_text(f, p->series[s].name);
         fputs("\">\n", f);
         if (p->bars) {
             double bw = slot * 0.8 / (p->n_series > 0 ? p->n_series : 1);
@@ -159,7 +135,7 @@ static void write_svg(FILE *f, const svg_plot_t *p) {
                        "stroke-width=\"2.2\"/><circle cx=\"%.1f\" cy=\"%.1f\" r=\"3.5\" "
                        "fill=\"%s\"/>\n", lx, ly, lx + 22, ly, c, lx + 11, ly, c);
         fprintf(f, "<text x=\"%.1f\" y=\"%.1f\">", lx + 28, ly + 4);
-        put_text(f, p->series[s].name);
+        svg_put_text(f, p->series[s].name);
         fputs("</text>\n", f);
     }
     fputs("</svg>\n", f);
@@ -167,56 +143,8 @@ static void write_svg(FILE *f, const svg_plot_t *p) {
 #undef Y
 }
 
+static void write_plot(FILE *f, const void *plot) { write_svg(f, plot); }
+
 int svg_plot_write(const char *path, const svg_plot_t *plot, char *err, size_t err_cap) {
-    size_t n = strlen(path);
-    char *tmp = malloc(n + 16);
-    if (!tmp) {
-        set_err(err, err_cap, "out of memory");
-        return -1;
-    }
-    memcpy(tmp, path, n);
-    memcpy(tmp + n, ".tmp-XXXXXX", 12);
-    int fd = mkstemp(tmp);
-    if (fd < 0) {
-        set_err(err, err_cap, "cannot create a file beside %s: %s", path, strerror(errno));
-        free(tmp);
-        return -1;
-    }
-    FILE *f = fdopen(fd, "w");
-    if (!f) {
-        set_err(err, err_cap, "cannot write %s: %s", tmp, strerror(errno));
-        close(fd);
-        unlink(tmp);
-        free(tmp);
-        return -1;
-    }
-    write_svg(f, plot);
-    int bad = fflush(f) != 0 || ferror(f);
-    int saved = errno;
-    if (!bad && fsync(fileno(f)) != 0) {
-        bad = 1;
-        saved = errno;
-    }
-    if (fclose(f) != 0 && !bad) {
-        bad = 1;
-        saved = errno;
-    }
-    /* mkstemp makes the file 0600; a plot is meant to be shared */
-    if (!bad) {
-        mode_t mask = umask(0);
-        umask(mask);
-        chmod(tmp, 0666 & ~mask);
-    }
-    if (!bad && rename(tmp, path) != 0) {
-        bad = 1;
-        saved = errno;
-    }
-    if (bad) {
-        set_err(err, err_cap, "cannot write %s: %s", path, strerror(saved));
-        unlink(tmp);
-        free(tmp);
-        return -1;
-    }
-    free(tmp);
-    return 0;
+    return svg_write_file(path, write_plot, plot, err, err_cap);
 }

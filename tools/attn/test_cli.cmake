@@ -365,6 +365,29 @@ run(0 g2p-show-attention-head ARGS g2p --model "${model}" --threads 1 --show-att
     --head 2 --color=always dog OUT "layer 1 of 1, head 2 of 2" "${ESC}\\[48;5;[0-9]+m")
 run(2 g2p-show-attention-bad-head ARGS g2p --model "${model}" --threads 1 --show-attention
     --head 3 dog ERR "--head 3: the model has 2 heads")
+# --attention-svg: every layer and head as an SVG figure; one file per word when several.
+run(0 g2p-attention-svg ARGS g2p --model "${model}" --threads 1 --attention-svg
+    "${g2p_dir}/att.svg" cat OUT "^cat\t[A-Z ]*\n$" ERR "the attention of 'cat' -> .*att.svg\n")
+run(0 g2p-attention-svg-words ARGS g2p --model "${model}" --threads 1 --attention-svg
+    "${g2p_dir}/att.svg" cat dog ERR "-> .*att-cat.svg\n" "-> .*att-dog.svg\n")
+set(svg_re "^<\\?xml.*<svg .*>layer 1, head 1<.*>layer 1, head 2<.*>layer 1, mean<.*")
+string(APPEND svg_re "<rect [^>]*fill=\"#[0-9a-f]+\"><title>([A-Z]+|&lt;/s&gt;) &lt;- [a-z]: [01]\\.[0-9]+<")
+foreach(f att att-cat att-dog)
+  set(svg "")
+  if(EXISTS "${g2p_dir}/${f}.svg")
+    file(READ "${g2p_dir}/${f}.svg" svg)
+  endif()
+  if(svg MATCHES "${svg_re}" AND svg MATCHES "</svg>\n$")
+    message("ok   g2p-attention-svg-file ${f}.svg")
+  else()
+    message("FAIL g2p-attention-svg-file: ${f}.svg is missing or not the figure:\n${svg}")
+    math(EXPR failures "${failures} + 1")
+  endif()
+endforeach()
+run(2 g2p-attention-svg-input ARGS g2p --model "${model}" --attention-svg "${g2p_dir}/x.svg"
+    --input "${g2p_dir}/words.txt" ERR "--attention-svg shows words given on the command line")
+run(1 g2p-attention-svg-unwritable ARGS g2p --model "${model}" --threads 1 --attention-svg
+    "${g2p_dir}/no/such/dir/x.svg" cat ERR "--attention-svg: cannot create a file beside")
 run(0 g2p-nbest ARGS g2p --model "${model}" --threads 1 --beam 3 --nbest 2 cat
     OUT "^cat\t[A-Z ]*\t-[0-9]+\\.[0-9]+\n")
 run(0 g2p-input ARGS g2p --model "${model}" --threads 1 --input "${g2p_dir}/words.txt"
