@@ -6,12 +6,13 @@
  * attn_probs for the weights, checks that the two agree, and prints both, with and without a
  * causal mask. */
 #include "cli.h"
+#include "svg_heatmap.h"
 
 #include <math.h>
 #include <string.h>
 
 const char cli_demo_usage[] =
-    "Usage: attn demo [--full | --causal] [--color=WHEN] [--kernel=NAME] [--threads=N]\n"
+    "Usage: attn demo [--full | --causal] [--color=WHEN] [--svg=FILE] [--kernel=NAME] [--threads=N]\n"
     "\n"
     "Runs one attention head over the sentence 'the cat sat and it purred', whose tokens have\n"
     "hand-made 4-d queries and keys, and prints the attention weights (a table and a heatmap),\n"
@@ -22,6 +23,7 @@ const char cli_demo_usage[] =
     "  --causal        only the causal variant (each token sees itself and the tokens before)\n"
     "  --color=WHEN    colour the heatmap: auto (default: when stdout is a terminal and NO_COLOR\n"
     "                  is unset), always or never; --no-color is the same as --color=never\n"
+    "  --svg=FILE      also draw the weights as an SVG heatmap (one panel per variant)\n"
     "  --kernel=NAME   auto (default: ATTN_KERNEL, else fused), fused or reference\n"
     "  --threads=N     threads for the library (default: ATTN_NUM_THREADS, else all cores)\n"
     "\n"
@@ -57,6 +59,7 @@ static const float keys[N][D] = {
 
 typedef struct demo_opts {
     int full, causal;
+    const char *svg; /* --svg FILE: the weights as a picture */
     cli_color_t color;
     attn_kernel_t kernel;
     long threads; /* 0: the library's default */
@@ -82,8 +85,9 @@ static void print_sentence_and_embeddings(const attn_params_t *params) {
            attn_kernel_name(params->kernel), threads, threads == 1 ? "" : "s");
 }
 
-/* Runs and prints one variant; returns an exit status. */
-static int run_variant(const demo_opts_t *opt, attn_causal_t causal, int color) {
+/* Runs and prints one variant, leaving its weights in shown; returns an exit status. */
+static int run_variant(const demo_opts_t *opt, attn_causal_t causal, int color,
+                       float shown[N][N]) {
     attn_shape_t shape = {1, 1, 1, N, N, D, D}; /* B Hq Hkv Nq Nk D Dv */
     attn_params_t params = attn_default_params();
     params.causal = causal;
@@ -100,6 +104,7 @@ static int run_variant(const demo_opts_t *opt, attn_causal_t causal, int color) 
     if (st != ATTN_STATUS_OK) return cli_library_error("demo", "attn_forward", st);
     st = attn_probs(&shape, &params, q, k, lse, 0, 0, 0, N, &probs[0][0], N);
     if (st != ATTN_STATUS_OK) return cli_library_error("demo", "attn_probs", st);
+    memcpy(shown, probs, sizeof probs);
 
     unsigned char hidden[N][N];
     for (int i = 0; i < N; i++)
@@ -169,7 +174,7 @@ static int run_variant(const demo_opts_t *opt, attn_causal_t causal, int color) 
 
 static int parse_options(int argc, char **argv, demo_opts_t *opt) {
     static const char *const names[] = {"--full",   "--causal",  "--color", "--no-color",
-                                        "--kernel", "--threads", NULL};
+                                        "--kernel", "--threads", "--svg",   NULL};
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *val = NULL;
         int r;
@@ -187,6 +192,10 @@ static int parse_options(int argc, char **argv, demo_opts_t *opt) {
             else
                 return cli_usage_error("demo", "--color must be auto, always or never, not '%s'",
                                        val);
+        } else if ((r = cli_option_value("demo", argc, argv, &i, "--svg", &val)) != 0) {
+            if (r < 0) return CLI_EXIT_USAGE;
+            if (!*val) return cli_usage_error("demo", "--svg needs a file name, as in --svg=demo.svg");
+            opt->svg = val;
         } else if ((r = cli_option_value("demo", argc, argv, &i, "--kernel", &val)) != 0) {
             if (r < 0) return CLI_EXIT_USAGE;
             if (strcmp(val, "auto") == 0) opt->kernel = ATTN_KERNEL_AUTO;
@@ -220,7 +229,7 @@ static int parse_options(int argc, char **argv, demo_opts_t *opt) {
 }
 
 int cli_cmd_demo(int argc, char **argv) {
-    demo_opts_t opt = {0, 0, CLI_COLOR_AUTO, ATTN_KERNEL_AUTO, 0};
+    demo_opts_t opt = {0, 0, NULL, CLI_COLOR_AUTO, ATTN_KERNEL_AUTO, 0};
     int rc = parse_options(argc, argv, &opt);
     if (rc != CLI_EXIT_OK) return rc;
     if (opt.threads > 0) {
@@ -232,8 +241,32 @@ int cli_cmd_demo(int argc, char **argv) {
     print_sentence_and_embeddings(&shown);
 
     int color = cli_use_color(opt.color, stdout);
-    if (opt.full && (rc = run_variant(&opt, ATTN_CAUSAL_NONE, color)) != CLI_EXIT_OK) return rc;
-    if (opt.causal && (rc = run_variant(&opt, ATTN_CAUSAL_TOP_LEFT, color)) != CLI_EXIT_OK)
-        return rc;
+    static float weights[2][N][N];
+    const float *maps[2];
+    const char *titles[2];
+    int n = 0;
+    if (opt.full) {
+        if ((rc = run_variant(&opt, ATTN_CAUSAL_NONE, color, weights[n])) != CLI_EXIT_OK)
+            return rc;
+        maps[n] = &weights[n][0][0];
+        titles[n++] = "no mask";
+    }
+    if (opt.causal) {
+        if ((rc = run_variant(&opt, ATTN_CAUSAL_TOP_LEFT, color, weights[n])) != CLI_EXIT_OK)
+            return rc;
+        maps[n] = &weights[n][0][0];
+        titles[n++] = "causal";
+    }
+    if (opt.svg) {
+        svg_heatmap_t h = {"attn demo: attention weights from attn_probs",
+                           "row: the query token; column: the key token it attends to",
+                           N, N, tokens, tokens, n, n, maps, titles};
+        char err[512];
+        if (svg_heatmap_write(opt.svg, &h, err, sizeof err) != 0) {
+            fprintf(stderr, "attn demo: --svg: %s\n", err);
+            return CLI_EXIT_FAILED;
+        }
+        printf("\nthe weights as a picture: %s\n", opt.svg);
+    }
     return CLI_EXIT_OK;
 }

@@ -5,7 +5,14 @@
 #include <stdio.h>
 #include <string.h>
 
-enum { CELL = 22, LABEL_W = 46, LABEL_H = 18, PTITLE_H = 20, GAP = 26, MARGIN = 20 };
+enum { CELL = 22, PTITLE_H = 20, GAP = 26, MARGIN = 20 };
+
+static size_t longest(const char *const *labels, int64_t n) {
+    size_t m = 0;
+    for (int64_t i = 0; i < n; i++)
+        if (labels[i] && strlen(labels[i]) > m) m = strlen(labels[i]);
+    return m;
+}
 
 /* white -> #08306b (the darkest of ColorBrewer's "Blues"), linear in the weight */
 static void shade(double w, char out[8]) {
@@ -20,10 +27,20 @@ static void write_heatmap(FILE *f, const void *ctx) {
     const svg_heatmap_t *h = ctx;
     const int per = h->per_line > 0 ? h->per_line : 1;
     const int lines = (h->n_panels + per - 1) / per;
+    /* about 7.5 px a character at 12 px; column labels longer than two characters are
+     * written upwards at 60 degrees so that they do not run into each other */
+    const size_t rmax = longest(h->row_labels, h->rows), cmax = longest(h->col_labels, h->cols);
+    const int slanted = cmax > 2;
+    const double LABEL_W = 12 + 7.5 * (double)(rmax > 4 ? rmax : 4);
+    const double LABEL_H = slanted ? 12 + 6.5 * (double)cmax : 18;
     const double pw = LABEL_W + (double)h->cols * CELL, ph = PTITLE_H + LABEL_H +
                                                               (double)h->rows * CELL;
     const double head = MARGIN + (h->title ? 24 : 0) + (h->subtitle ? 20 : 0);
-    const double W = 2 * MARGIN + per * pw + (per - 1) * GAP;
+    double W = 2 * MARGIN + per * pw + (per - 1) * GAP;
+    if (h->title && W < 2 * MARGIN + 10.0 * (double)strlen(h->title))
+        W = 2 * MARGIN + 10.0 * (double)strlen(h->title);
+    if (h->subtitle && W < 2 * MARGIN + 7.0 * (double)strlen(h->subtitle))
+        W = 2 * MARGIN + 7.0 * (double)strlen(h->subtitle);
     const double H = head + lines * ph + (lines - 1) * GAP + 56 + MARGIN;
     fprintf(f, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
                "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%.0f\" height=\"%.0f\" "
@@ -51,8 +68,12 @@ static void write_heatmap(FILE *f, const void *ctx) {
         svg_put_text(f, h->panel_titles ? h->panel_titles[p] : "");
         fputs("</text>\n", f);
         for (int64_t j = 0; j < h->cols; j++) {
-            fprintf(f, "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\">",
-                    gx + (j + 0.5) * CELL, gy - 5);
+            const double x = gx + (j + 0.5) * CELL, y = gy - 5;
+            if (slanted)
+                fprintf(f, "<text x=\"%.1f\" y=\"%.1f\" transform=\"rotate(-60 %.1f %.1f)\">",
+                        x + 4, y, x + 4, y);
+            else
+                fprintf(f, "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\">", x, y);
             svg_put_text(f, h->col_labels[j]);
             fputs("</text>\n", f);
         }
