@@ -41,6 +41,8 @@ const char cli_g2p_usage[] =
     "  --beam N            beam search with N hypotheses (default 1: greedy)\n"
     "  --nbest K           the K best pronunciations (K <= N), each with its log-probability\n"
     "                      as a third column\n"
+    "  --length-penalty A  rank finished hypotheses by log-probability / ((5 + len) / 6)^A\n"
+    "                      (Wu et al. 2016; default 0: by log-probability; needs --beam)\n"
     "  --input FILE        read the words from FILE ('-': standard input), one a line; lines\n"
     "                      the model cannot read are reported on stderr and skipped (exit 1)\n"
     "  --show-attention    after each word, the alignment of its letters (columns) to the\n"
@@ -103,6 +105,7 @@ const char cli_g2p_usage[] =
     "                      checkpoints without the test set; --dev-permille N as there)\n"
     "  --beam N            beam search (default 1: greedy)\n"
     "  --ensemble          score the --model files as one ensemble (their mean probability)\n"
+    "  --length-penalty A  with --beam: the length penalty, as when pronouncing\n"
     "  --plot FILE.svg     an SVG plot of WER by word length, one line per model\n"
     "  --threads N         threads\n"
     "\n"
@@ -334,6 +337,7 @@ typedef struct say_opts {
     const char *models[MAX_ENSEMBLE], *input;
     int n_models;
     long beam, nbest, threads, layer, head;
+    double alpha; /* --length-penalty */
     int show_attention;
     const char *svg; /* --attention-svg FILE */
     cli_color_t color;
@@ -342,7 +346,8 @@ typedef struct say_opts {
 static int parse_say_options(int argc, char **argv, say_opts_t *o, char ***words, int *nwords) {
     static const char *const names[] = {"--model", "--beam", "--nbest", "--input",
                                         "--show-attention", "--layer", "--head", "--color",
-                                        "--no-color", "--threads", "--attention-svg", NULL};
+                                        "--no-color", "--threads", "--attention-svg",
+                                        "--length-penalty", NULL};
     const char *cmd = G2P_CMD;
     *nwords = 0;
     *words = malloc(sizeof **words * (size_t)(argc > 0 ? argc : 1));
@@ -379,6 +384,11 @@ static int parse_say_options(int argc, char **argv, say_opts_t *o, char ***words
             if (cli_parse_int(val, 1, 64, &o->beam) != 0)
                 return cli_usage_error(cmd, "--beam must be a whole number from 1 to 64, not "
                                             "'%s'", val);
+        } else if ((r = cli_option_value(cmd, argc, argv, &i, "--length-penalty", &val)) != 0) {
+            if (r < 0) return CLI_EXIT_USAGE;
+            if (g2p_parse_double(val, 0.0, 10.0, &o->alpha) != 0)
+                return cli_usage_error(cmd, "--length-penalty must be a number from 0 to 10, "
+                                            "not '%s'", val);
         } else if ((r = cli_option_value(cmd, argc, argv, &i, "--nbest", &val)) != 0) {
             if (r < 0) return CLI_EXIT_USAGE;
             if (cli_parse_int(val, 1, 64, &o->nbest) != 0)
@@ -412,6 +422,9 @@ static int parse_say_options(int argc, char **argv, say_opts_t *o, char ***words
             return g2p_unknown_option(NULL, a, names);
         }
     }
+    if (o->alpha > 0 && o->beam < 2)
+        return cli_usage_error(cmd, "--length-penalty ranks the hypotheses of a beam search; "
+                                    "add --beam N (N >= 2)");
     if (nbest_given && o->nbest > o->beam)
         return cli_usage_error(cmd, "--nbest %ld needs a beam at least as wide: add --beam %ld",
                                o->nbest, o->nbest);
@@ -520,7 +533,7 @@ static void svg_path_for(const char *file, const char *word, char *out, size_t c
 static int pronounce(const say_opts_t *o, attn__g2p_t *const *gs, int32_t n_models,
                      char *const *words, int64_t n, int show_progress) {
     attn__g2p_t *g = gs[0];
-    attn__g2p_decode_opts_t dopts = {(int32_t)o->beam, (int32_t)o->nbest, 0.0f,
+    attn__g2p_decode_opts_t dopts = {(int32_t)o->beam, (int32_t)o->nbest, (float)o->alpha,
                                      g2p_decode_batch((int32_t)o->beam)};
     attn__g2p_result_t *res = calloc((size_t)(n * o->nbest + 1), sizeof *res);
     if (!res) {

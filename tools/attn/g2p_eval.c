@@ -42,6 +42,7 @@ typedef struct eval_opts {
     int n_models;
     g2p_source_t src;
     long beam, threads;
+    double alpha;      /* --length-penalty */
     const char *plot;
     int ensemble;      /* --ensemble: the models decode together, scored as one */
     const char *dev;   /* --dev FILE: the dev part of a standard-split train file */
@@ -50,7 +51,8 @@ typedef struct eval_opts {
 
 static int parse_options(int argc, char **argv, eval_opts_t *o) {
     static const char *const names[] = {"--model", "--test", "--dict", "--dev", "--dev-permille",
-                                        "--beam", "--plot", "--threads", "--ensemble", NULL};
+                                        "--beam", "--plot", "--threads", "--ensemble",
+                                        "--length-penalty", NULL};
     const char *cmd = G2P_CMD;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *val = NULL;
@@ -81,6 +83,11 @@ static int parse_options(int argc, char **argv, eval_opts_t *o) {
             if (cli_parse_int(val, 1, 64, &o->beam) != 0)
                 return cli_usage_error(cmd, "--beam must be a whole number from 1 to 64, not "
                                             "'%s'", val);
+        } else if ((r = cli_option_value(cmd, argc, argv, &i, "--length-penalty", &val)) != 0) {
+            if (r < 0) return CLI_EXIT_USAGE;
+            if (g2p_parse_double(val, 0.0, 10.0, &o->alpha) != 0)
+                return cli_usage_error(cmd, "--length-penalty must be a number from 0 to 10, "
+                                            "not '%s'", val);
         } else if ((r = cli_option_value(cmd, argc, argv, &i, "--plot", &val)) != 0) {
             if (r < 0) return CLI_EXIT_USAGE;
             if (!*val)
@@ -99,6 +106,9 @@ static int parse_options(int argc, char **argv, eval_opts_t *o) {
                                         "are given with --model PATH", a);
         }
     }
+    if (o->alpha > 0 && o->beam < 2)
+        return cli_usage_error(cmd, "--length-penalty ranks the hypotheses of a beam search; "
+                                    "add --beam N (N >= 2)");
     if (o->ensemble && o->n_models < 2)
         return cli_usage_error(cmd, "--ensemble decodes two or more --model files together; "
                                     "got %d", o->n_models);
@@ -187,7 +197,7 @@ int g2p_eval(int argc, char **argv) {
     }
     printf("attn g2p eval: %lld words, %s; %s decoding\n", (long long)n_words, what,
            o.beam == 1 ? "greedy" : "beam search");
-    if (o.beam > 1) printf("beam width %ld\n", o.beam);
+    if (o.beam > 1) printf("beam width %ld, length penalty %g\n", o.beam, o.alpha);
 
     /* one system per model, or with --ensemble one system of all of them */
     attn__g2p_score_t scores[MAX_MODELS];
@@ -216,7 +226,7 @@ int g2p_eval(int argc, char **argv) {
         } else {
             model_name(o.models[m], names[sys], sizeof names[sys]);
         }
-        attn__g2p_decode_opts_t dopts = {(int32_t)o.beam, 1, 0.0f,
+        attn__g2p_decode_opts_t dopts = {(int32_t)o.beam, 1, (float)o.alpha,
                                          g2p_decode_batch((int32_t)o.beam)};
         progress_t p;
         progress_begin(&p, names[sys], "words", n_words);

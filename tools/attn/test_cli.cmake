@@ -402,6 +402,14 @@ run(2 g2p-attention-svg-input ARGS g2p --model "${model}" --attention-svg "${g2p
     --input "${g2p_dir}/words.txt" ERR "--attention-svg shows words given on the command line")
 run(1 g2p-attention-svg-unwritable ARGS g2p --model "${model}" --threads 1 --attention-svg
     "${g2p_dir}/no/such/dir/x.svg" cat ERR "--attention-svg: cannot create a file beside")
+run(0 g2p-length-penalty ARGS g2p --model "${model}" --threads 1 --beam 3 --length-penalty 0.6
+    cat OUT "^cat\t[A-Z ]*\n$")
+run(2 g2p-length-penalty-greedy ARGS g2p --model "${model}" --length-penalty 1 cat
+    ERR "--length-penalty ranks the hypotheses of a beam search; add --beam N")
+run(2 g2p-length-penalty-bad ARGS g2p --model "${model}" --beam 2 --length-penalty=11 cat
+    ERR "--length-penalty must be a number from 0 to 10, not '11'")
+run(0 g2p-eval-length-penalty ARGS g2p eval --model "${model}" --test "${g2p_dir}/test.tsv"
+    --beam 2 --length-penalty 1 --threads 1 OUT "beam width 2, length penalty 1\n")
 run(0 g2p-nbest ARGS g2p --model "${model}" --threads 1 --beam 3 --nbest 2 cat
     OUT "^cat\t[A-Z ]*\t-[0-9]+\\.[0-9]+\n")
 run(0 g2p-input ARGS g2p --model "${model}" --threads 1 --input "${g2p_dir}/words.txt"
