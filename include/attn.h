@@ -209,6 +209,14 @@ typedef struct attn_params {
     const int64_t *key_lens;     /* [B] valid keys per sequence (0..Nk), or NULL for all Nk */
     attn_mask_t mask;            /* default kind ATTN_MASK_NONE */
     attn_kernel_t kernel;        /* default ATTN_KERNEL_AUTO */
+    /* Attention dropout, as torch's dropout_p: each weight P[b, h, i, j] is zeroed with
+     * probability dropout_p (0 <= p <= 1; default 0: none) and the kept ones are scaled by
+     * 1 / (1 - p), after the softmax and before the product with V; LSE is that of the
+     * softmax, without dropout. The mask is a pure function of (dropout_seed, b, h, i, j): the
+     * same seed in attn_backward gives the forward's mask (pass the same params), no memory
+     * holds it, and it does not depend on the kernel or the thread count. */
+    float dropout_p;
+    uint64_t dropout_seed;
 } attn_params_t;
 
 ATTN_API attn_params_t attn_default_params(void);
@@ -235,7 +243,7 @@ ATTN_API attn_status_t attn_backward(const attn_shape_t *shape, const attn_param
                                      attn_dst_t dq, attn_dst_t dk, attn_dst_t dv,
                                      attn_dst_t dbias);
 
-/* Exact attention probabilities P[i, j] = exp(s[i,j] - LSE[i]) for batch b, query head h and
+/* Exact attention probabilities P[i, j] = exp(s[i,j] - LSE[i]) (before any dropout) for batch b, query head h and
  * queries q_start .. q_start + q_count - 1, recomputed from Q and K without ever storing the
  * Nq x Nk matrix. lse is the forward's [B, Hq, Nq] output, or NULL to recompute it. out is
  * [q_count, Nk] with row stride ld_out (>= Nk). Hidden keys and fully hidden rows give 0. */

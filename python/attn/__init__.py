@@ -63,25 +63,54 @@ def simd_isa():
     return _lib.attn_simd_isa().decode()
 
 
+def _dropout(plan, dropout_p, dropout_seed, need_seed):
+    """Sets the plan's attention dropout; returns the seed (drawn at random when not given and
+    not needed: then, as torch's, the mask is not reproducible)."""
+    p = float(dropout_p)
+    if not 0.0 <= p <= 1.0:
+        raise ValueError("attn: dropout_p is %r; use a probability in [0, 1]" % (dropout_p,))
+    if p > 0.0 and dropout_seed is None:
+        if need_seed:
+            raise ValueError("attn: dropout_p > 0 needs dropout_seed, the integer the forward "
+                             "used, so that the backward drops the same weights")
+        dropout_seed = int(np.random.default_rng().integers(0, 2**63))
+    plan.params.dropout_p = p
+    plan.dropout_seed = int(dropout_seed or 0) % 2**64
+    return plan.dropout_seed
+
+
+def _call_seed(plan, n):
+    """The seed of the n-th C call of a plan: calls over outer indices each get their own
+    mask (inside one call the mask follows (b, h, i, j))."""
+    return (plan.dropout_seed * 0x9E3779B97F4A7C15 + n) % 2**64
+
+
 def _forward(plan):
     """Runs attn_forward over all outer batch indices: (O buffer, LSE buffer) operands."""
     o = plan.buffer(plan.Hout, plan.L, plan.Ev)
     lse = plan.buffer(plan.Hout, plan.L, 1)
-    for idx in plan.outer_indices():
+    for n, idx in enumerate(plan.outer_indices()):
         plan.set_mask_data(idx)
+        plan.params.dropout_seed = _call_seed(plan, n)
         _lib.check(_lib.attn_forward(
             plan.cshape, plan.params, plan.src(plan.q, idx), plan.src(plan.k, idx),
             plan.src(plan.v, idx), plan.dst(o, idx), lse.address(plan.offset(lse, idx))))
     return o, lse
 
 
-def scaled_dot_product_attention(query, key, value, attn_mask=None, is_causal=False, scale=None,
-                                 enable_gqa=False):
-    """softmax(query @ key^T * scale + mask) @ value, like PyTorch's function of the same name.
+def scaled_dot_product_attention(query, key, value, attn_mask=None, dropout_p=0.0,
+                                 is_causal=False, scale=None, enable_gqa=False, *,
+                                 dropout_seed=None):
+    """softmax(query @ key^T * scale + mask) @ value, like PyTorch's function of the same name
+    (and its argument order).
 
     Returns a new C-contiguous float32 array of shape (..., L, Ev), where ... is the broadcast
-    of the leading dims. Rows with every key hidden are zeros."""
+    of the leading dims. Rows with every key hidden are zeros. dropout_p zeroes each attention
+    weight with that probability and scales the others by 1 / (1 - dropout_p); the mask is a
+    function of dropout_seed (an integer; random when not given, as torch's), which
+    scaled_dot_product_attention_backward needs to drop the same weights."""
     plan = Plan(query, key, value, attn_mask, is_causal, scale, enable_gqa)
+    _dropout(plan, dropout_p, dropout_seed, False)
     shape = plan.out_shape(plan.Ev)
     if plan.empty:
         return np.zeros(shape, F32)
@@ -92,13 +121,16 @@ def scaled_dot_product_attention(query, key, value, attn_mask=None, is_causal=Fa
 
 
 def scaled_dot_product_attention_backward(grad_out, query, key, value, attn_mask=None,
-                                          is_causal=False, scale=None, enable_gqa=False):
+                                          dropout_p=0.0, is_causal=False, scale=None,
+                                          enable_gqa=False, *, dropout_seed=None):
     """Gradients of scaled_dot_product_attention given grad_out = dLoss/dOutput.
 
     Returns (grad_query, grad_key, grad_value), each float32 in its input's shape (summed over
     the dims where that input was broadcast, as autograd does), plus grad_attn_mask in the
-    mask's own shape as a fourth item when attn_mask is a float mask. Runs the forward first."""
+    mask's own shape as a fourth item when attn_mask is a float mask. Runs the forward first.
+    With dropout_p > 0, dropout_seed must be the forward's."""
     plan = Plan(query, key, value, attn_mask, is_causal, scale, enable_gqa)
+    _dropout(plan, dropout_p, dropout_seed, True)
     shape = plan.out_shape(plan.Ev)
     d_o = as_f32(grad_out, "grad_out")
     if d_o.shape != shape:
@@ -121,8 +153,9 @@ def scaled_dot_product_attention_backward(grad_out, query, key, value, attn_mask
         dbias = plan.mask_grad_buffer()
         grads.append(dbias)
         dbias_of = lambda idx: plan.dst(dbias, idx)  # noqa: E731
-    for idx in plan.outer_indices():
+    for n, idx in enumerate(plan.outer_indices()):
         plan.set_mask_data(idx)
+        plan.params.dropout_seed = _call_seed(plan, n)
         _lib.check(_lib.attn_backward(
             plan.cshape, plan.params, plan.src(plan.q, idx), plan.src(plan.k, idx),
             plan.src(plan.v, idx), plan.src(o, idx), lse.address(plan.offset(lse, idx)),

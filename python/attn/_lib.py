@@ -69,11 +69,13 @@ class Params(ctypes.Structure):
                 ("causal", ctypes.c_int),
                 ("key_lens", ctypes.POINTER(ctypes.c_int64)),
                 ("mask", Mask),
-                ("kernel", ctypes.c_int)]
+                ("kernel", ctypes.c_int),
+                ("dropout_p", ctypes.c_float),
+                ("dropout_seed", ctypes.c_uint64)]
 
 
 # Sizes on LP64 (x86-64, aarch64), checked against the C compiler's sizeof.
-EXPECTED_SIZES = {Src: 48, Dst: 40, Shape: 56, Mask: 80, Params: 104}
+EXPECTED_SIZES = {Src: 48, Dst: 40, Shape: 56, Mask: 80, Params: 112}
 
 
 # ---- loading -----------------------------------------------------------------------------------

@@ -7,6 +7,7 @@
 
 #include "attn.h"
 #include "core/half.h"
+#include "core/rng.h"
 
 #include <math.h>
 #include <string.h>
@@ -21,7 +22,27 @@ typedef struct attn__sdpa {
     const void *mask_data;
     int64_t mask_shape[4];
     int64_t mask_stride[4]; /* 0 for broadcast dimensions */
+    /* attention dropout (drop_p = 0: none): see attn__drop_keep */
+    float drop_p, drop_scale; /* drop_scale = 1 / (1 - p), 0 when p = 1 */
+    uint32_t drop_cut;        /* ceil(p 2^24) */
+    uint64_t drop_key;        /* attn__hash_key(dropout_seed, ATTN__DROP_STREAM) */
 } attn__sdpa_t;
+
+/* The stream of attention dropout's hashes ("sdpadrop"), apart from the layers' streams. */
+#define ATTN__DROP_STREAM 0x7364706164726f70ull
+
+/* Attention dropout's mask, from its definition: weight (b, h, i, j) has the flat index
+ * e = ((b Hq + h) Nq + i) Nk + j; h = attn__hash_at(drop_key, e / 2) (core/rng.h) gives 24
+ * bits to each element of the pair, the top 24 to the even one and the next 24 to the odd
+ * one, and the weight is kept when its bits are >= drop_cut: nn/dropout.h's rule, so the
+ * tiles' keep_masks produce the same bits (kernels/sdpa_fused.h, attn__drop_tile). */
+static inline int attn__drop_keep(const attn__sdpa_t *p, int64_t b, int64_t h, int64_t i,
+                                  int64_t j) {
+    const uint64_t e = (uint64_t)(((b * p->Hq + h) * p->Nq + i) * p->Nk + j);
+    const uint64_t z = attn__hash_at(p->drop_key, e >> 1);
+    const uint32_t u = (e & 1) ? (uint32_t)((z >> 16) & 0xFFFFFFu) : (uint32_t)(z >> 40);
+    return u >= p->drop_cut;
+}
 
 /* Validation (sdpa_check.c). Each returns a status with a message on failure. */
 attn_status_t attn__sdpa_prepare(const attn_shape_t *shape, const attn_params_t *params,

@@ -14,6 +14,8 @@ attn_params_t attn_default_params(void) {
     p.mask.data = NULL;
     for (int d = 0; d < 4; d++) { p.mask.shape[d] = 1; p.mask.stride[d] = 0; }
     p.kernel = ATTN_KERNEL_AUTO;
+    p.dropout_p = 0.0f;
+    p.dropout_seed = 0;
     return p;
 }
 

@@ -135,6 +135,15 @@ attn_status_t attn__sdpa_prepare(const attn_shape_t *shape, const attn_params_t 
                                   "[0, len_k=%lld]", (long long)b, (long long)p->key_lens[b],
                                   (long long)p->Nk);
 
+    if (!(params->dropout_p >= 0.0f && params->dropout_p <= 1.0f))
+        return attn__fail(ATTN_STATUS_BAD_ARGUMENT,
+                          "params.dropout_p is %g; use a probability in [0, 1] (0: no dropout)",
+                          (double)params->dropout_p);
+    p->drop_p = params->dropout_p;
+    p->drop_scale = p->drop_p < 1.0f ? (float)(1.0 / (1.0 - (double)p->drop_p)) : 0.0f;
+    p->drop_cut = (uint32_t)ceil((double)p->drop_p * 16777216.0);
+    p->drop_key = attn__hash_key(params->dropout_seed, ATTN__DROP_STREAM);
+
     const attn_mask_t *m = &params->mask;
     p->mask_kind = m->kind;
     p->mask_data = m->data;

@@ -20,7 +20,7 @@
 enum { CHUNK = 512, SUB = 64 };
 
 int attn__sdpa_use_decode(const attn__sdpa_t *p) {
-    return p->Nq * p->group <= 4 && p->Nk >= 256;
+    return p->Nq * p->group <= 4 && p->Nk >= 256 && p->drop_p == 0.0f;
 }
 
 typedef struct {

@@ -53,6 +53,22 @@ void attn__mask_tile(const attn__sdpa_t *p, int64_t b, int64_t h, int64_t i0, in
     }
 }
 
+void attn__drop_tile(const attn__sdpa_t *p, const attn__tiles_t *t, int64_t b, int64_t h,
+                     int64_t i0, int64_t rows, int64_t j0, int64_t cols, float *St, int64_t ld) {
+    uint32_t keep[BR_LONG + 4]; /* cols <= BC keys, from an even flat index */
+    const float scale = p->drop_scale;
+    for (int64_t r = 0; r < rows; r++) {
+        const int64_t e0 = ((b * p->Hq + h) * p->Nq + i0 + r) * p->Nk + j0, base = e0 & ~(int64_t)1;
+        t->keep_masks(p->drop_key, base >> 1, ((e0 + cols + 1) >> 1) - (base >> 1), p->drop_cut,
+                      keep);
+        const uint32_t *k = keep + (e0 - base);
+        for (int64_t c = 0; c < cols; c++) {
+            float *x = St + c * ld + r;
+            *x = k[c] ? *x * scale : 0.0f;
+        }
+    }
+}
+
 /* ---- forward ------------------------------------------------------------------------------ */
 
 typedef struct {
@@ -159,6 +175,8 @@ static void forward_item(void *ctx, int64_t item, int thread) {
         }
         for (int64_t r = 0; r < rows; r++)
             if (alpha[r] != 1.0f) t->scale(Dv, alpha[r], Oacc + r * Dv);
+        /* dropout acts on the weights that reach V; l keeps the sum without it */
+        if (p->drop_p > 0.0f) attn__drop_tile(p, t, b, h, i0, rows, j0, cols, St, br);
         if (diagonal) t->gemm_tn_depth(rows, Dv, cols, St, br, Vr, ldv, Oacc, Dv, 1, need_keys);
         else t->gemm_tn(rows, Dv, cols, St, br, Vr, ldv, Oacc, Dv, 1);
     }

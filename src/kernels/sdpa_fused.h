@@ -34,4 +34,11 @@ static inline int64_t attn__first_query_seeing(const attn__sdpa_t *p, int64_t b,
 void attn__mask_tile(const attn__sdpa_t *p, int64_t b, int64_t h, int64_t i0, int64_t rows,
                      int64_t j0, int64_t cols, float *St, int64_t ld);
 
+/* Attention dropout on a transposed tile (keys j0.. by queries i0.., row stride ld) of weights
+ * (P^T, or dP^T in the backward): each kept entry times drop_scale, each dropped one 0, by
+ * attn__drop_keep's mask (computed with the tile set's keep_masks). Call only when drop_p > 0. */
+struct attn__tiles;
+void attn__drop_tile(const attn__sdpa_t *p, const struct attn__tiles *t, int64_t b, int64_t h,
+                     int64_t i0, int64_t rows, int64_t j0, int64_t cols, float *St, int64_t ld);
+
 #endif

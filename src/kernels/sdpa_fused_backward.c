@@ -107,7 +107,11 @@ static void grad_tile(const bwd_job *J, int64_t b, int64_t h, int64_t i0, int64_
     attn__mask_tile(p, b, h, i0, rows, j0, cols, St, BR);
     t->exp_sub(cols, n, St, BR, qs->lse);
     t->gemm_nn(cols, n, p->Dv, Vr, ldv, qs->dOt, J->pw, dPt, BR, 0);
+    /* with dropout O = (P o Z) V: dP = (V dO^T) o Z before the softmax's gradient (Di =
+     * rowsum(dO * O) stays right), and dV takes P o Z */
+    if (p->drop_p > 0.0f) attn__drop_tile(p, t, b, h, i0, rows, j0, cols, dPt, BR);
     t->softmax_grad(cols, n, St, dPt, BR, qs->di);
+    if (p->drop_p > 0.0f) attn__drop_tile(p, t, b, h, i0, rows, j0, cols, St, BR);
 }
 
 static size_t backward_scratch(const attn__sdpa_t *p) {
@@ -229,6 +233,8 @@ static void dbias_item(void *ctx, int64_t item, int thread) {
                     float dp = 0.0f;
                     for (int64_t e = 0; e < p->Dv; e++)
                         dp += gi[e * J->d_o.stride[3]] * attn__get(J->v, vj + e * J->v.stride[3]);
+                    if (p->drop_p > 0.0f)
+                        dp = attn__drop_keep(p, b, h, i, j) ? dp * p->drop_scale : 0.0f;
                     acc[j] += (double)(expf(s[j] - lse) * (dp - di));
                 }
             }

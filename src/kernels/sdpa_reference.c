@@ -66,6 +66,9 @@ attn_status_t attn__sdpa_forward_reference(const attn__sdpa_t *p, attn_src_t q, 
                 /* keys past the causal limit or key_lens are never read (a padded cache may
                  * hold anything there); keys hidden by the mask are, as in PyTorch */
                 int64_t end = attn__key_end(p, b, i);
+                if (p->drop_p > 0.0f)
+                    for (int64_t j = 0; j < end; j++)
+                        s[j] = attn__drop_keep(p, b, h, i, j) ? s[j] * p->drop_scale : 0.0;
                 for (int64_t e = 0; e < p->Dv; e++) {
                     double acc = 0.0;
                     for (int64_t j = 0; j < end; j++)
@@ -116,10 +119,16 @@ attn_status_t attn__sdpa_backward_reference(const attn__sdpa_t *p, attn_src_t q,
                             for (int64_t e = 0; e < Dv; e++)
                                 dp += (double)dO[AT(d_o, b, h, i, e)] *
                                       (double)attn__get(v, AT(v, b, hk, j, e));
+                        /* with dropout O = (P o Z) V: dP = (dO V^T) o Z, and dV takes P o Z */
+                        if (p->drop_p > 0.0f && j < end)
+                            dp = attn__drop_keep(p, b, h, i, j) ? dp * p->drop_scale : 0.0;
                         ds[j] = dp;
                         di += pr[j] * dp;
                     }
                     for (int64_t j = 0; j < Nk; j++) ds[j] = pr[j] * (ds[j] - di);
+                    if (p->drop_p > 0.0f)
+                        for (int64_t j = 0; j < end; j++)
+                            pr[j] = attn__drop_keep(p, b, h, i, j) ? pr[j] * p->drop_scale : 0.0;
                 }
                 for (int64_t i = 0; i < Nq; i++)
                     for (int64_t d = 0; d < D; d++) {

@@ -52,6 +52,12 @@ static const tu_case cases[] = {
      .lo = TL_PADDED, .mask = ATTN_MASK_BIAS, .mfull = {0, 1, 1, 1}},
     {SZ("K/V broadcast over batch (stride 0)", 2, 2, 2, 3, 4, 3, 3), .lkv = TL_BCAST_B},
     {SZ("scale 0.9, larger D", 1, 1, 1, 4, 5, 24, 8), .scale = 0.9f},
+    /* attention dropout: a fixed seed makes the loss a smooth function of the inputs */
+    {SZ("dropout 0.3", 2, 2, 2, 5, 7, 6, 5), .dropout = 0.3f},
+    {SZ("dropout 0.5, GQA, causal bottom-right, key_lens", 2, 4, 2, 5, 6, 4, 3),
+     .dropout = 0.5f, .causal = ATTN_CAUSAL_BOTTOM_RIGHT, .key_lens = TU_KL_RANDOM},
+    {SZ("dropout 0.2, bias with -inf (dbias)", 2, 2, 1, 4, 6, 3, 3), .dropout = 0.2f,
+     .mask = ATTN_MASK_BIAS, .mfull = {1, 1, 1, 1}, .hide = 0.2},
 };
 
 #define EPS 1e-2

@@ -252,6 +252,8 @@ void tu_problem_init(tu_problem *p, const tu_case *c, uint64_t seed) {
     p->params = attn_default_params();
     if (c->scale != 0.0f) p->params.scale = c->scale;
     p->params.causal = c->causal;
+    p->params.dropout_p = c->dropout;
+    p->params.dropout_seed = seed * 0x9E3779B97F4A7C15ull + 17;
     double amp = c->amp > 0 ? c->amp : 1.0;
     const int64_t dq[4] = {c->B, c->Hq, c->Nq, c->D}, dk[4] = {c->B, c->Hkv, c->Nk, c->D};
     const int64_t dv[4] = {c->B, c->Hkv, c->Nk, c->Dv}, dout[4] = {c->B, c->Hq, c->Nq, c->Dv};
@@ -340,13 +342,13 @@ const char *tu_case_str(const tu_case *c) {
     static const char *const mk[] = {"none", "bool", "bias"};
     snprintf(buf, sizeof buf,
              "%s: B=%lld Hq=%lld Hkv=%lld Nq=%lld Nk=%lld D=%lld Dv=%lld causal=%s mask=%s"
-             "[%s,%s,%s,%s] hide=%.2f%s key_lens=%d layouts q=%s kv=%s out=%s",
+             "[%s,%s,%s,%s] hide=%.2f%s key_lens=%d layouts q=%s kv=%s out=%s dropout=%g",
              c->name, (long long)c->B, (long long)c->Hq, (long long)c->Hkv, (long long)c->Nq,
              (long long)c->Nk, (long long)c->D, (long long)c->Dv, causal[c->causal % 3],
              mk[c->mask % 3], c->mfull[0] ? "B" : "1", c->mfull[1] ? "Hq" : "1",
              c->mfull[2] ? "Nq" : "1", c->mfull[3] ? "Nk" : "1", c->hide,
              c->hide_slice ? "+slice" : "", c->key_lens, tu_layout_name(c->lq),
-             tu_layout_name(c->lkv), tu_layout_name(c->lo));
+             tu_layout_name(c->lkv), tu_layout_name(c->lo), (double)c->dropout);
     return buf;
 }
 

@@ -114,6 +114,8 @@ typedef struct {
     tu_layout lq, lkv, lo; /* layouts of Q, of K and V, of O / dO / dQ / dK / dV */
     float scale;        /* 0 means the default (NAN) */
     double amp;         /* amplitude of Q and K entries; 0 means 1 */
+    float dropout;      /* attention dropout_p (the seed follows the problem's seed); the
+                         * oracle knows no dropout: compare such cases between kernels */
 } tu_case;
 
 typedef struct {
