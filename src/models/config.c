@@ -22,6 +22,7 @@ attn__s2s_config_t attn__s2s_default_config(const char *kind) {
     snprintf(c.score, sizeof c.score, "additive");
     snprintf(c.activation, sizeof c.activation, "relu");
     c.dropout = 0.1f;
+    c.attention_dropout = 0.0f;
     c.max_len = 64;
     if (strcmp(c.kind, "transformer") != 0) {
         c.d_model = 128;
@@ -43,6 +44,11 @@ char *attn__s2s_config_to_json(const attn__s2s_config_t *c) {
                      (long long)c->dec_layers, (long long)c->ff, (long long)c->hidden, c->cell,
                      c->score, c->activation, (double)c->dropout, (long long)c->max_len);
     if (n < 0 || (size_t)n >= sizeof buf) return NULL;
+    if (c->attention_dropout > 0.0f) { /* only then, so older configs read back unchanged */
+        int m = snprintf(buf + n - 1, sizeof buf - (size_t)n + 1,
+                         ", \"attention_dropout\": \"%.9g\"}", (double)c->attention_dropout);
+        if (m < 0 || (size_t)m >= sizeof buf - (size_t)n + 1) return NULL;
+    }
     return strdup(buf);
 }
 
@@ -83,15 +89,15 @@ attn_status_t attn__s2s_config_from_json(const char *text, attn__s2s_config_t *c
         else if (!strcmp(k, "ff")) num = &c->ff;
         else if (!strcmp(k, "hidden")) num = &c->hidden;
         else if (!strcmp(k, "max_len")) num = &c->max_len;
-        else if (!strcmp(k, "dropout")) {
+        else if (!strcmp(k, "dropout") || !strcmp(k, "attention_dropout")) {
             char *end = NULL;
             double d = strtod(val.s, &end);
             if (!end || *end || !(d >= 0.0 && d < 1.0)) {
-                st = attn__fail(ATTN_STATUS_BAD_ARGUMENT, "model config: dropout '%s' is not a "
-                                "number in [0, 1)", val.s);
+                st = attn__fail(ATTN_STATUS_BAD_ARGUMENT, "model config: %s '%s' is not a "
+                                "number in [0, 1)", k, val.s);
                 goto end;
             }
-            c->dropout = (float)d;
+            *(!strcmp(k, "dropout") ? &c->dropout : &c->attention_dropout) = (float)d;
             continue;
         } else {
             st = attn__fail(ATTN_STATUS_BAD_ARGUMENT, "model config: unknown key '%s'", k);
@@ -157,6 +163,12 @@ attn_status_t attn__s2s_config_check(const attn__s2s_config_t *c) {
     if (!(c->dropout >= 0.0f && c->dropout < 1.0f))
         return attn__fail(ATTN_STATUS_BAD_ARGUMENT, "model config: dropout %g; use [0, 1)",
                           (double)c->dropout);
+    if (!(c->attention_dropout >= 0.0f && c->attention_dropout < 1.0f))
+        return attn__fail(ATTN_STATUS_BAD_ARGUMENT, "model config: attention_dropout %g; use "
+                          "[0, 1)", (double)c->attention_dropout);
+    if (!transformer && c->attention_dropout > 0.0f)
+        return attn__fail(ATTN_STATUS_BAD_ARGUMENT, "model config: attention_dropout is for "
+                          "the Transformer; the RNN models' attention has no dropout");
     return ATTN_STATUS_OK;
 }
 

@@ -20,6 +20,7 @@ typedef struct attn__s2s_config {
     char score[16];      /* RNN attention: "additive", "dot" or "general" */
     char activation[8];  /* Transformer: "relu" or "gelu" */
     float dropout;
+    float attention_dropout; /* Transformer: on the attention weights (0: none) */
     int64_t max_len;     /* longest target the decoder produces (and positions it knows) */
 } attn__s2s_config_t;
 

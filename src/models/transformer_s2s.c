@@ -359,6 +359,7 @@ attn_status_t attn__transformer_s2s_create(const attn__s2s_config_t *c, uint64_t
     attn__transformer_config_t lc = attn__transformer_default_config(c->d_model, c->heads);
     lc.dim_feedforward = c->ff;
     lc.dropout = c->dropout;
+    lc.attention_dropout = c->attention_dropout;
     lc.activation = strcmp(c->activation, "gelu") == 0 ? ATTN__ACT_GELU : ATTN__ACT_RELU;
     char name[64];
     if (st == ATTN_STATUS_OK)

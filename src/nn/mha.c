@@ -2,6 +2,7 @@
  * forward and backward side by side, then the key/value cache for incremental decoding. */
 #include "nn/mha.h"
 #include "nn/linear.h"
+#include "core/rng.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -37,6 +38,17 @@ attn_status_t attn__mha_init(attn__mha_t *m, attn__params_t *ps, const char *pre
         (m->out_w = add_param(ps, prefix, "out_proj.weight", 2, out_w)) < 0 ||
         (m->out_b = add_param(ps, prefix, "out_proj.bias", 1, &e)) < 0)
         return ATTN_STATUS_BAD_ARGUMENT;
+    char name[ATTN__PARAM_NAME + 16];
+    snprintf(name, sizeof name, "%s.attn_dropout", prefix);
+    return attn__dropout_init(&m->attn_drop, name, 0.0f);
+}
+
+attn_status_t attn__mha_set_dropout(attn__mha_t *m, float p) {
+    if (!m) return attn__fail(ATTN_STATUS_NULL_POINTER, "mha set_dropout: NULL layer");
+    if (!(p >= 0.0f && p < 1.0f))
+        return attn__fail(ATTN_STATUS_BAD_ARGUMENT, "mha: attention dropout %g; use [0, 1)",
+                          (double)p);
+    m->attn_drop.p = p;
     return ATTN_STATUS_OK;
 }
 
@@ -66,7 +78,8 @@ typedef struct {
 static kernel_args kernel_view(const attn__mha_t *m, int64_t batch, int64_t len_q, int64_t len_k,
                                const float *q, int64_t ld_q, const float *k, const float *v,
                                int64_t ld_kv, int64_t kv_batch_rows, float *o,
-                               const int64_t *key_lens, attn_causal_t causal) {
+                               const int64_t *key_lens, attn_causal_t causal, float drop_p,
+                               uint64_t drop_seed) {
     kernel_args a;
     const int64_t Dh = m->head_dim, H = m->heads;
     a.shape = (attn_shape_t){batch, H, H, len_q, len_k, Dh, Dh};
@@ -74,6 +87,8 @@ static kernel_args kernel_view(const attn__mha_t *m, int64_t batch, int64_t len_
     a.params.causal = causal;
     a.params.key_lens = key_lens;
     a.params.kernel = ATTN_KERNEL_AUTO;
+    a.params.dropout_p = drop_p;
+    a.params.dropout_seed = drop_seed;
     a.q = attn_src_f32(q, len_q * ld_q, Dh, ld_q);
     a.k = attn_src_f32(k, kv_batch_rows * ld_kv, Dh, ld_kv);
     a.v = attn_src_f32(v, kv_batch_rows * ld_kv, Dh, ld_kv);
@@ -100,6 +115,16 @@ attn_status_t attn__mha_forward(const attn__mha_t *m, const attn__params_t *ps, 
                                 const float *memory, const int64_t *key_lens,
                                 attn_causal_t causal, float *y, attn__mha_cache_t *cache,
                                 attn__arena_t *arena) {
+    const attn__mode_t eval = {0, 0};
+    return attn__mha_forward_mode(m, ps, eval, batch, len_q, len_k, x, memory, key_lens, causal,
+                                  y, cache, arena);
+}
+
+attn_status_t attn__mha_forward_mode(const attn__mha_t *m, const attn__params_t *ps,
+                                     attn__mode_t mode, int64_t batch, int64_t len_q,
+                                     int64_t len_k, const float *x, const float *memory,
+                                     const int64_t *key_lens, attn_causal_t causal, float *y,
+                                     attn__mha_cache_t *cache, attn__arena_t *arena) {
     if (!m || !ps || !ps->w || !x || !y || !cache || !arena)
         return attn__fail(ATTN_STATUS_NULL_POINTER, "mha forward: NULL argument (or the "
                           "parameter store is not allocated)");
@@ -118,6 +143,10 @@ attn_status_t attn__mha_forward(const attn__mha_t *m, const attn__params_t *ps, 
     cache->self = memory == NULL;
     cache->key_lens = key_lens;
     cache->causal = causal;
+    if (attn__dropout_active(&m->attn_drop, mode)) {
+        cache->dropout_p = m->attn_drop.p;
+        cache->dropout_seed = attn__hash_u64(mode.seed, m->attn_drop.stream, 0);
+    }
     if (cache->self) {
         float *qkv = attn__arena_alloc(arena, (size_t)(nq * 3 * E));
         if (!qkv) return ATTN_STATUS_OUT_OF_MEMORY;
@@ -142,7 +171,8 @@ attn_status_t attn__mha_forward(const attn__mha_t *m, const attn__params_t *ps, 
     cache->lse = attn__arena_alloc(arena, (size_t)(batch * m->heads * len_q));
     if (!cache->o || !cache->lse) return ATTN_STATUS_OUT_OF_MEMORY;
     kernel_args a = kernel_view(m, batch, len_q, len_k, cache->q, cache->ld_q, cache->k,
-                                cache->v, cache->ld_kv, len_k, cache->o, key_lens, causal);
+                                cache->v, cache->ld_kv, len_k, cache->o, key_lens, causal,
+                                cache->dropout_p, cache->dropout_seed);
     st = attn_forward(&a.shape, &a.params, a.q, a.k, a.v, a.o, cache->lse);
     if (st) return st;
     attn__dense_forward(nq, E, E, cache->o, E, attn__pw(ps, m->out_w), E,
@@ -182,7 +212,8 @@ attn_status_t attn__mha_backward(const attn__mha_t *m, attn__params_t *ps, const
         dv = dk + E;
     }
     kernel_args a = kernel_view(m, B, Tq, Tk, cache->q, cache->ld_q, cache->k, cache->v,
-                                cache->ld_kv, Tk, cache->o, cache->key_lens, cache->causal);
+                                cache->ld_kv, Tk, cache->o, cache->key_lens, cache->causal,
+                                cache->dropout_p, cache->dropout_seed);
     /* gradients in the layout of their tensors; O and dO read as [B, Tq, H, Dh] */
     const int64_t Dh = m->head_dim;
     attn_dst_t ddq = attn_dst_f32(dq, Tq * cache->ld_q, Dh, cache->ld_q);
@@ -314,7 +345,7 @@ attn_status_t attn__mha_attend_cached(const attn__mha_t *m, const attn__params_t
     if (!q || !o) return ATTN_STATUS_OUT_OF_MEMORY;
     attn__dense_forward(n, E, E, x, E, attn__pw(ps, m->in_w), E, attn__pw(ps, m->in_b), q, E);
     kernel_args a = kernel_view(m, c->batch, t, c->len, q, E, c->k, c->v, E, c->max_len, o,
-                                key_lens, causal);
+                                key_lens, causal, 0.0f, 0);
     st = attn_forward(&a.shape, &a.params, a.q, a.k, a.v, a.o, NULL);
     if (st) return st;
     attn__dense_forward(n, E, E, o, E, attn__pw(ps, m->out_w), E, attn__pw(ps, m->out_b), y, E);

@@ -16,17 +16,20 @@
  * j >= key_lens[b] are hidden, PyTorch's key_padding_mask), causal as ATTN_CAUSAL_TOP_LEFT
  * (PyTorch's square subsequent mask) or BOTTOM_RIGHT; see attn.h for the exact rules.
  *
- * Not supported: dropout on the attention weights. The fused kernel never forms the weights,
- * so there is nothing to drop; this layer is nn.MultiheadAttention with dropout = 0 (the
- * transformer layers still apply dropout to their residual branches and feed-forward). */
+ * Dropout on the attention weights (nn.MultiheadAttention's dropout): attn__mha_set_dropout;
+ * the fused kernel drops weights inside its tiles with a mask it regenerates in the backward
+ * (attn.h, params.dropout_p), drawn from the step's seed and the layer's name. Off (p = 0) by
+ * default, and always off outside training and in incremental decoding. */
 #ifndef ATTN_NN_MHA_H
 #define ATTN_NN_MHA_H
 
+#include "nn/dropout.h"
 #include "nn/nn.h"
 
 typedef struct attn__mha {
     int64_t e, heads, head_dim;
     int32_t in_w, in_b, out_w, out_b;
+    attn__dropout_t attn_drop; /* on the attention weights: "<prefix>.attn_dropout", p = 0 */
 } attn__mha_t;
 
 /* What the backward needs; filled by the forward (pointers into its arena and arguments:
@@ -36,6 +39,8 @@ typedef struct attn__mha_cache {
     int self;                  /* 1: k and v were computed from x */
     const int64_t *key_lens;   /* as given to the forward, or NULL */
     attn_causal_t causal;
+    float dropout_p;           /* the kernel's attention dropout in this step (0: none) */
+    uint64_t dropout_seed;
     float *q, *k, *v;          /* [B, Tq, H, Dh], [B, Tk, H, Dh] x 2, rows ld_q / ld_kv apart */
     int64_t ld_q, ld_kv;       /* self: q, k, v interleaved in one [B*T, 3E] block */
     float *o;                  /* [B, Tq, E] attention output (out_proj's input) */
@@ -46,13 +51,24 @@ attn_status_t attn__mha_init(attn__mha_t *m, attn__params_t *ps, const char *pre
                              int64_t e, int64_t heads);
 attn_status_t attn__mha_reset(const attn__mha_t *m, attn__params_t *ps, attn__rng_t *rng);
 
+/* Dropout p (0 <= p < 1) on the attention weights while training. */
+attn_status_t attn__mha_set_dropout(attn__mha_t *m, float p);
+
 /* forward: x [B, Tq, E], memory [B, Tk, E] or NULL for self-attention (then Tk must be Tq),
- * key_lens [B] or NULL, causal -> y [B, Tq, E]; cache and its memory from the arena. */
+ * key_lens [B] or NULL, causal -> y [B, Tq, E]; cache and its memory from the arena. Without
+ * attention dropout (evaluation). */
 attn_status_t attn__mha_forward(const attn__mha_t *m, const attn__params_t *ps, int64_t batch,
                                 int64_t len_q, int64_t len_k, const float *x,
                                 const float *memory, const int64_t *key_lens,
                                 attn_causal_t causal, float *y, attn__mha_cache_t *cache,
                                 attn__arena_t *arena);
+/* The same in a mode: with attention dropout when mode.training and the layer's p > 0 (the
+ * mask from mode.seed and the layer's name; the backward reuses it through the cache). */
+attn_status_t attn__mha_forward_mode(const attn__mha_t *m, const attn__params_t *ps,
+                                     attn__mode_t mode, int64_t batch, int64_t len_q,
+                                     int64_t len_k, const float *x, const float *memory,
+                                     const int64_t *key_lens, attn_causal_t causal, float *y,
+                                     attn__mha_cache_t *cache, attn__arena_t *arena);
 /* backward: x and memory as given to the forward, its cache, dy [B, Tq, E]
  *   -> dx [B, Tq, E] +=, dmemory [B, Tk, E] += (cross-attention; may be NULL), parameter
  *   gradients +=. Scratch from the arena. */

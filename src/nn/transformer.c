@@ -13,6 +13,7 @@ attn__transformer_config_t attn__transformer_default_config(int64_t d_model, int
     c.nhead = nhead;
     c.dim_feedforward = 2048;
     c.dropout = 0.1f;
+    c.attention_dropout = 0.0f;
     c.activation = ATTN__ACT_RELU;
     c.layer_norm_eps = 1e-5f;
     return c;
@@ -65,6 +66,9 @@ static attn_status_t init_layer(attn__transformer_config_t *cfg_out, attn__param
     if (cross && (st = attn__mha_init(cross, ps, join(name, sizeof name, prefix,
                                                       "multihead_attn"),
                                       cfg.d_model, cfg.nhead)))
+        return st;
+    if ((st = attn__mha_set_dropout(self_attn, cfg.attention_dropout)) ||
+        (cross && (st = attn__mha_set_dropout(cross, cfg.attention_dropout))))
         return st;
     if ((st = attn__feedforward_init(ff, ps, prefix, cfg.d_model, cfg.dim_feedforward,
                                      cfg.activation, cfg.dropout)))
@@ -146,8 +150,8 @@ static attn_status_t attn_block_forward(const attn__mha_t *m, block_t b, const a
     const int64_t n = batch * len;
     attn_status_t st;
     if ((st = attn__layernorm_forward(b.norm, ps, n, b.in, b.ln, b.mean, b.rstd)) ||
-        (st = attn__mha_forward(m, ps, batch, len, len_k, b.ln, memory, key_lens, causal, t,
-                                mc, arena)) ||
+        (st = attn__mha_forward_mode(m, ps, mode, batch, len, len_k, b.ln, memory, key_lens,
+                                     causal, t, mc, arena)) ||
         (st = residual(b.drop, mode, n * e, b.in, t, out)))
         return st;
     return ATTN_STATUS_OK;

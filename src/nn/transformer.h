@@ -12,9 +12,10 @@
  * self_attn.{in_proj_weight, in_proj_bias, out_proj.weight, out_proj.bias}, multihead_attn.*
  * (decoder), linear1.*, linear2.*, norm1.*, norm2.*, norm3.* (decoder).
  *
- * Dropout: p applies to dropout, dropout1, dropout2 (and dropout3), as in PyTorch, but NOT to
- * the attention weights (mha.h: the fused kernel never forms them), where PyTorch also applies
- * p. With p = 0, or in eval mode, the layers compute exactly what PyTorch's do.
+ * Dropout: p applies to dropout, dropout1, dropout2 (and dropout3), as in PyTorch. The
+ * attention weights take attention_dropout (inside the fused kernel, mha.h), which PyTorch
+ * ties to p; it defaults to 0. With both 0, or in eval mode, the layers compute exactly what
+ * PyTorch's do.
  *
  * Padding: key_lens [B] hides keys j >= key_lens[b] (PyTorch's *_key_padding_mask); the rows
  * of padded query positions are computed but never reach a real position. */
@@ -28,7 +29,8 @@
 /* The constructor arguments of PyTorch's layers. */
 typedef struct attn__transformer_config {
     int64_t d_model, nhead, dim_feedforward;
-    float dropout;          /* residual and feed-forward dropout (never on attention weights) */
+    float dropout;          /* residual and feed-forward dropout */
+    float attention_dropout; /* on the attention weights (0, the default: none) */
     attn__act_t activation; /* relu or gelu, as PyTorch's "relu" / "gelu" */
     float layer_norm_eps;
 } attn__transformer_config_t;

@@ -8,6 +8,7 @@
  * and every parameter gradient within 1e-4 abs + 1e-4 rel.
  * Finite differences (L = sum(y * G) in double, h = 1e-2, every element of x, memory and
  * every parameter): |fd - g| <= 2e-3 max(1, max|g|) + 1e-2 |g|.
+ * The same finite differences with attention dropout in training mode (a fixed seed).
  * Incremental decoding: within 1e-5 abs + 1e-5 rel of the full forward (the kernel sees other
  * Nq / Nk, so the bits may differ). */
 #include "nn/mha.h"
@@ -73,6 +74,7 @@ typedef struct {
     int cross;
     attn_causal_t causal;
     int64_t lens[B];
+    attn__mode_t mode; /* training with a seed: attention dropout, when the layer has it */
     float x[B * T * E], mem[B * TK * E], y[B * T * E], g[B * T * E];
 } fd_ctx;
 
@@ -80,20 +82,23 @@ static double fd_loss(void *p) {
     fd_ctx *c = p;
     attn__mha_cache_t cache;
     attn__arena_reset(&c->arena);
-    TC_OK(attn__mha_forward(&c->m, &c->ps, B, T, c->cross ? TK : T, c->x,
-                            c->cross ? c->mem : NULL, c->lens, c->causal, c->y, &cache,
-                            &c->arena));
+    TC_OK(attn__mha_forward_mode(&c->m, &c->ps, c->mode, B, T, c->cross ? TK : T, c->x,
+                                 c->cross ? c->mem : NULL, c->lens, c->causal, c->y, &cache,
+                                 &c->arena));
     return tc_dot(c->y, c->g, B * T * E);
 }
 
-static void setup(fd_ctx *c, uint64_t seed, int cross, attn_causal_t causal) {
+/* drop > 0: attention dropout in training mode (a fixed seed: a smooth function) */
+static void setup(fd_ctx *c, uint64_t seed, int cross, attn_causal_t causal, float drop) {
     attn__rng_t r;
     attn__rng_seed(&r, seed);
     attn__params_init(&c->ps);
     attn__arena_init(&c->arena, 0);
     c->cross = cross;
     c->causal = causal;
+    c->mode = (attn__mode_t){drop > 0.0f, seed * 7919 + 1};
     TC_OK(attn__mha_init(&c->m, &c->ps, "attn", E, H));
+    TC_OK(attn__mha_set_dropout(&c->m, drop));
     TC_OK(attn__params_alloc(&c->ps));
     TC_OK(attn__mha_reset(&c->m, &c->ps, &r));
     /* nonzero biases, so their gradients are exercised through every path */
@@ -106,13 +111,23 @@ static void setup(fd_ctx *c, uint64_t seed, int cross, attn_causal_t causal) {
     c->lens[1] = cross ? 3 : 2;
 }
 
-static void gradcheck(const char *what, uint64_t seed, int cross, attn_causal_t causal) {
+static void gradcheck(const char *what, uint64_t seed, int cross, attn_causal_t causal,
+                      float drop) {
     static fd_ctx c;
-    setup(&c, seed, cross, causal);
+    setup(&c, seed, cross, causal, drop);
     float dx[B * T * E] = {0}, dmem[B * TK * E] = {0};
     attn__mha_cache_t cache;
-    TC_OK(attn__mha_forward(&c.m, &c.ps, B, T, cross ? TK : T, c.x, cross ? c.mem : NULL,
-                            c.lens, causal, c.y, &cache, &c.arena));
+    TC_OK(attn__mha_forward_mode(&c.m, &c.ps, c.mode, B, T, cross ? TK : T, c.x,
+                                 cross ? c.mem : NULL, c.lens, causal, c.y, &cache, &c.arena));
+    if (drop > 0.0f) { /* the same layer without dropout (eval) gives another y */
+        float y0[B * T * E];
+        attn__mha_cache_t c0;
+        TC_OK(attn__mha_forward(&c.m, &c.ps, B, T, cross ? TK : T, c.x, cross ? c.mem : NULL,
+                                c.lens, causal, y0, &c0, &c.arena));
+        TC_CHECK(memcmp(y0, c.y, sizeof y0) != 0, "mha %s: dropout changed nothing", what);
+        TC_CHECK(cache.dropout_p == drop && c0.dropout_p == 0.0f, "mha %s: cached dropout "
+                 "%g / %g", what, (double)cache.dropout_p, (double)c0.dropout_p);
+    }
     TC_OK(attn__mha_backward(&c.m, &c.ps, c.x, cross ? c.mem : NULL, &cache, c.g, dx, dmem,
                              &c.arena));
     float y1[B * T * E]; /* the finite differences overwrite c.y */
@@ -141,8 +156,8 @@ static void gradcheck(const char *what, uint64_t seed, int cross, attn_causal_t 
     memcpy(g1, c.ps.g, sizeof(float) * (size_t)c.ps.total);
     attn__params_zero_grad(&c.ps);
     attn__arena_reset(&c.arena);
-    TC_OK(attn__mha_forward(&c.m, &c.ps, B, T, cross ? TK : T, c.x, cross ? c.mem : NULL,
-                            c.lens, causal, y2, &cache, &c.arena));
+    TC_OK(attn__mha_forward_mode(&c.m, &c.ps, c.mode, B, T, cross ? TK : T, c.x,
+                                 cross ? c.mem : NULL, c.lens, causal, y2, &cache, &c.arena));
     TC_OK(attn__mha_backward(&c.m, &c.ps, c.x, cross ? c.mem : NULL, &cache, c.g, dx2, dmem2,
                              &c.arena));
     snprintf(label, sizeof label, "mha %s: same y again", what);
@@ -167,7 +182,7 @@ static void slice(const float *x, int64_t len, int64_t t0, int64_t n, float *out
 
 static void kv_cache(void) {
     static fd_ctx c;
-    setup(&c, 41, 0, ATTN_CAUSAL_TOP_LEFT);
+    setup(&c, 41, 0, ATTN_CAUSAL_TOP_LEFT, 0.0f);
     float full[B * T * E], cross_full[B * T * E], step[B * T * E], got[B * T * E];
     attn__mha_cache_t cache;
     TC_OK(attn__mha_forward(&c.m, &c.ps, B, T, T, c.x, NULL, NULL, ATTN_CAUSAL_TOP_LEFT, full,
@@ -317,9 +332,11 @@ int main(int argc, char **argv) {
         torch_case(&f, "mhacross", 1, ATTN_CAUSAL_NONE);
         ref_free(&f);
     }
-    gradcheck("self, key padding", 31, 0, ATTN_CAUSAL_NONE);
-    gradcheck("causal, key padding", 32, 0, ATTN_CAUSAL_TOP_LEFT);
-    gradcheck("cross, key padding", 33, 1, ATTN_CAUSAL_NONE);
+    gradcheck("self, key padding", 31, 0, ATTN_CAUSAL_NONE, 0.0f);
+    gradcheck("causal, key padding", 32, 0, ATTN_CAUSAL_TOP_LEFT, 0.0f);
+    gradcheck("cross, key padding", 33, 1, ATTN_CAUSAL_NONE, 0.0f);
+    gradcheck("causal, attention dropout 0.3", 34, 0, ATTN_CAUSAL_TOP_LEFT, 0.3f);
+    gradcheck("cross, attention dropout 0.5", 35, 1, ATTN_CAUSAL_NONE, 0.5f);
     kv_cache();
     init_and_errors();
     return tc_finish("test_mha", tc_seconds() - t0);

@@ -78,6 +78,8 @@ const char cli_g2p_usage[] =
     "  --hidden N          RNN hidden size (256); --cell gru|lstm (gru);\n"
     "                      --score additive|dot|general (rnn-attention; additive)\n"
     "  --dropout P         dropout (0.1); --label-smoothing E (0.1)\n"
+    "  --attention-dropout P  Transformer: dropout on the attention weights (0), inside\n"
+    "                      the fused kernel\n"
     "  --lr R              peak learning rate (0.001); --warmup N steps (1000)\n"
     "  --schedule S        inv-sqrt (default), cosine or constant\n"
     "  --steps N           total updates (20000); --batch-tokens N padded tokens a batch (4096)\n"

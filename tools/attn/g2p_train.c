@@ -44,7 +44,7 @@ typedef struct opt {
 
 enum {
     O_MODEL_TYPE, O_LAYERS, O_ENC_LAYERS, O_DEC_LAYERS, O_D_MODEL, O_HEADS, O_FF, O_HIDDEN,
-    O_CELL, O_SCORE, O_DROPOUT, O_LABEL_SMOOTHING, O_LR, O_WARMUP, O_SCHEDULE, O_STEPS,
+    O_CELL, O_SCORE, O_DROPOUT, O_ATTN_DROPOUT, O_LABEL_SMOOTHING, O_LR, O_WARMUP, O_SCHEDULE, O_STEPS,
     O_BATCH_TOKENS, O_CLIP, O_SEED, O_TRAIN, O_TEST, O_DICT, O_EVAL_EVERY, O_DEV_WORDS,
     O_DEV_PERMILLE, O_KEEP_LAST, O_OUT, O_TIME_LIMIT, O_RESUME, O_THREADS, O_COUNT
 };
@@ -67,6 +67,8 @@ static void init_options(opt_t *o) {
                      0, 0, 0},
         [O_DROPOUT] = {"--dropout", K_DOUBLE, KEEP_SAME, 0, 0.95, NULL, "a rate in [0, 0.95]",
                        0, 0, 0, 0},
+        [O_ATTN_DROPOUT] = {"--attention-dropout", K_DOUBLE, KEEP_SAME, 0, 0.95, NULL,
+                            "a rate in [0, 0.95]", 0, 0, 0, 0},
         [O_LABEL_SMOOTHING] = {"--label-smoothing", K_DOUBLE, KEEP_SAME, 0, 0.95, NULL,
                                "a number in [0, 0.95]", 0, 0.1, 0, 0},
         [O_LR] = {"--lr", K_DOUBLE, KEEP_SAME, 1e-9, 10, NULL, "a learning rate in (0, 10]",
@@ -239,6 +241,7 @@ static attn__s2s_config_t config_of(const opt_t *o, int64_t src_vocab, int64_t t
     snprintf(c.cell, sizeof c.cell, "%s", o[O_CELL].s);
     snprintf(c.score, sizeof c.score, "%s", o[O_SCORE].s);
     c.dropout = (float)o[O_DROPOUT].d;
+    c.attention_dropout = (float)o[O_ATTN_DROPOUT].d;
     return c;
 }
 
@@ -863,8 +866,9 @@ int g2p_train(int argc, char **argv) {
     else
         printf("hidden %lld %s%s%s", (long long)c->hidden, c->cell,
                strcmp(c->kind, "rnn") ? ", score " : "", strcmp(c->kind, "rnn") ? c->score : "");
-    printf(", dropout %g: %.2fM parameters\n", (double)c->dropout,
-           (double)r->g.model->params.total / 1e6);
+    printf(", dropout %g", (double)c->dropout);
+    if (c->attention_dropout > 0.0f) printf(", attention dropout %g", (double)c->attention_dropout);
+    printf(": %.2fM parameters\n", (double)r->g.model->params.total / 1e6);
     const double dev_pct = 0.1 * (double)o[O_DEV_PERMILLE].i;
     char split[96];
     if (standard)

@@ -266,6 +266,23 @@ if(NOT rc1 EQUAL 0 OR NOT rc2 EQUAL 0 OR NOT rc3 EQUAL 0 OR NOT resumed
 else()
   message("ok   g2p-resume-exact")
 endif()
+# Attention dropout: the Transformer trains with it and records it; the RNNs refuse it.
+run(0 g2p-train-attention-dropout ARGS g2p train ${tiny} --steps 12 --attention-dropout 0.2
+    --out "${g2p_dir}/ad.safetensors" OUT "dropout 0\\.1, attention dropout 0\\.2: "
+    "\ndone at step 12 of 12")
+set(ad "")
+if(EXISTS "${g2p_dir}/ad.safetensors")
+  file(STRINGS "${g2p_dir}/ad.safetensors" ad REGEX "attention_dropout" LIMIT_INPUT 8000)
+endif()
+if(ad MATCHES "attention_dropout[^0-9]+0\\.2")
+  message("ok   g2p-attention-dropout-config")
+else()
+  message("FAIL g2p-attention-dropout-config: ad.safetensors does not record attention_dropout")
+  math(EXPR failures "${failures} + 1")
+endif()
+run(2 g2p-attention-dropout-rnn ARGS g2p train --train "${g2p_dir}/train.tsv" --model-type rnn
+    --attention-dropout 0.2 --out "${g2p_dir}/adr.safetensors"
+    ERR "attention_dropout is for the Transformer")
 run(0 g2p-train-debian ARGS g2p train --dict "${g2p_dir}/debian.dict" --steps 3 --d-model 8
     --heads 2 --ff 32 --layers 1 --threads 1 --warmup 1 --out "${g2p_dir}/d.safetensors"
     OUT "29 training pairs, 0 dev words" "no dev words")
