@@ -12,6 +12,8 @@ The functions follow torch.nn.functional.scaled_dot_product_attention (PyTorch 2
     the scaled scores). attn_mask together with is_causal=True raises ValueError, as in PyTorch.
   - is_causal: query i sees key j when j <= i (top-left aligned, PyTorch's rule, also for L != S).
   - scale: None means 1/sqrt(E).
+  - dropout_p: each attention weight is zeroed with that probability and the others scaled by
+    1 / (1 - dropout_p), inside the C kernel.
 Differences from PyTorch:
   - A query row whose keys are all hidden gives zeros and zero gradients (PyTorch before 2.5
     gives NaN; since 2.5 its math path gives zeros as well).
@@ -19,7 +21,8 @@ Differences from PyTorch:
     raise TypeError. Results are always float32. Float masks are converted to float32 too.
   - Any strides are used without a copy; negative, non-itemsize-multiple strides or unaligned
     data are copied into a contiguous array first.
-  - There is no dropout_p.
+  - Dropout's mask is a function of the keyword-only dropout_seed (an integer; random when not
+    given, as torch's generator would make it); the backward needs the forward's seed.
 The C kernel is chosen at run time by the environment variable ATTN_KERNEL=reference|fused
 (default fused). The C library is loaded from $ATTN_LIBRARY, else <repository>/build/libattn.so.
 Invalid arguments raise ValueError carrying the library's message.
