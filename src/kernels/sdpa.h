@@ -32,13 +32,15 @@ typedef struct attn__sdpa {
 #define ATTN__DROP_STREAM 0x7364706164726f70ull
 
 /* Attention dropout's mask, from its definition: weight (b, h, i, j) has the flat index
- * e = ((b Hq + h) Nq + i) Nk + j; h = attn__hash_at(drop_key, e / 2) (core/rng.h) gives 24
- * bits to each element of the pair, the top 24 to the even one and the next 24 to the odd
- * one, and the weight is kept when its bits are >= drop_cut: nn/dropout.h's rule, so the
- * tiles' keep_masks produce the same bits (kernels/sdpa_fused.h, attn__drop_tile). */
+ * e = ((b Hq + h) Nk + j) Nq + i (key-major: the fused kernel's tiles hold S^T, whose rows are
+ * one key's queries, so a tile row is a run of consecutive indices); h = attn__hash_at(
+ * drop_key, e / 2) (core/rng.h) gives 24 bits to each element of the pair, the top 24 to the
+ * even one and the next 24 to the odd one, and the weight is kept when its bits are >=
+ * drop_cut: nn/dropout.h's rule, so the tiles' keep_masks produce the same bits
+ * (kernels/sdpa_fused.h, attn__drop_tile). */
 static inline int attn__drop_keep(const attn__sdpa_t *p, int64_t b, int64_t h, int64_t i,
                                   int64_t j) {
-    const uint64_t e = (uint64_t)(((b * p->Hq + h) * p->Nq + i) * p->Nk + j);
+    const uint64_t e = (uint64_t)(((b * p->Hq + h) * p->Nk + j) * p->Nq + i);
     const uint64_t z = attn__hash_at(p->drop_key, e >> 1);
     const uint32_t u = (e & 1) ? (uint32_t)((z >> 16) & 0xFFFFFFu) : (uint32_t)(z >> 40);
     return u >= p->drop_cut;

@@ -53,19 +53,29 @@ void attn__mask_tile(const attn__sdpa_t *p, int64_t b, int64_t h, int64_t i0, in
     }
 }
 
+/* m ? x * s : 0 for a mask m of all ones or all zeros, as bit operations (a loop the
+ * compiler vectorises; a branch on a coin flip mispredicts) */
+static inline float keep_scaled(uint32_t m, float x, float s) {
+    float v = x * s;
+    uint32_t u;
+    memcpy(&u, &v, sizeof u);
+    u &= m;
+    memcpy(&v, &u, sizeof v);
+    return v;
+}
+
 void attn__drop_tile(const attn__sdpa_t *p, const attn__tiles_t *t, int64_t b, int64_t h,
                      int64_t i0, int64_t rows, int64_t j0, int64_t cols, float *St, int64_t ld) {
-    uint32_t keep[BR_LONG + 4]; /* cols <= BC keys, from an even flat index */
+    uint32_t keep[BR_LONG + 4]; /* rows <= BR_LONG queries, from an even flat index */
     const float scale = p->drop_scale;
-    for (int64_t r = 0; r < rows; r++) {
-        const int64_t e0 = ((b * p->Hq + h) * p->Nq + i0 + r) * p->Nk + j0, base = e0 & ~(int64_t)1;
-        t->keep_masks(p->drop_key, base >> 1, ((e0 + cols + 1) >> 1) - (base >> 1), p->drop_cut,
+    for (int64_t c = 0; c < cols; c++) { /* key j0 + c: its queries are consecutive indices */
+        const int64_t e0 = ((b * p->Hq + h) * p->Nk + j0 + c) * p->Nq + i0;
+        const int64_t base = e0 & ~(int64_t)1;
+        t->keep_masks(p->drop_key, base >> 1, ((e0 + rows + 1) >> 1) - (base >> 1), p->drop_cut,
                       keep);
         const uint32_t *k = keep + (e0 - base);
-        for (int64_t c = 0; c < cols; c++) {
-            float *x = St + c * ld + r;
-            *x = k[c] ? *x * scale : 0.0f;
-        }
+        float *x = St + c * ld;
+        for (int64_t r = 0; r < rows; r++) x[r] = keep_scaled(k[r], x[r], scale);
     }
 }
 

@@ -306,12 +306,49 @@ static inline int64_t vq_keep_masks4(uint64_t key, int64_t j0, int64_t npairs, u
 }
 #endif
 
+#if defined(__AVX512F__) && defined(__AVX512DQ__)
+/* The same eight pairs at a time, with AVX-512DQ's 64-bit products */
+static inline int64_t vq_keep_masks8(uint64_t key, int64_t j0, int64_t npairs, uint32_t cut,
+                                     uint32_t *out) {
+    const uint64_t G = 0x9e3779b97f4a7c15ull, M1 = 0xbf58476d1ce4e5b9ull, M2 = 0x94d049bb133111ebull;
+    const __m512i vg = _mm512_set1_epi64((long long)G);
+    __m512i jg = _mm512_mullo_epi64(
+        _mm512_add_epi64(_mm512_set1_epi64((long long)j0), _mm512_setr_epi64(0, 1, 2, 3, 4, 5, 6, 7)),
+        vg);
+    const __m512i step = _mm512_set1_epi64((long long)(8 * G)), vkey = _mm512_set1_epi64((long long)key);
+    const __m512i m1 = _mm512_set1_epi64((long long)M1), m2 = _mm512_set1_epi64((long long)M2);
+    const __m512i lim = _mm512_set1_epi32((int32_t)cut - 1), low24 = _mm512_set1_epi64(0xFFFFFF);
+    int64_t p = 0;
+    for (; p + 8 <= npairs; p += 8) {
+        __m512i z = _mm512_add_epi64(_mm512_xor_si512(vkey, jg), vg);
+        z = _mm512_mullo_epi64(_mm512_xor_si512(z, _mm512_srli_epi64(z, 30)), m1);
+        z = _mm512_mullo_epi64(_mm512_xor_si512(z, _mm512_srli_epi64(z, 27)), m2);
+        z = _mm512_xor_si512(z, _mm512_srli_epi64(z, 31));
+        const __m512i u = _mm512_or_si512(
+            _mm512_srli_epi64(z, 40),
+            _mm512_slli_epi64(_mm512_and_si512(_mm512_srli_epi64(z, 16), low24), 32));
+        _mm512_storeu_si512((void *)(out + 2 * p),
+                            _mm512_movm_epi32(_mm512_cmpgt_epi32_mask(u, lim)));
+        jg = _mm512_add_epi64(jg, step);
+    }
+    return p;
+}
+#else
+static inline int64_t vq_keep_masks8(uint64_t key, int64_t j0, int64_t npairs, uint32_t cut,
+                                     uint32_t *out) {
+    (void)key, (void)j0, (void)npairs, (void)cut, (void)out;
+    return 0;
+}
+#endif
+
 /* Dropout's keep masks: for the pairs j = j0 .. j0 + npairs - 1 of elements (2j, 2j + 1) and
  * h = attn__hash_at(key, j), out[2 (j - j0)] = ~0 when the top 24 bits of h are >= cut (else
  * 0) and out[2 (j - j0) + 1] likewise for the next 24 bits. The same bits on every ISA. */
 static inline void vq_keep_masks(uint64_t key, int64_t j0, int64_t npairs, uint32_t cut,
                                  uint32_t *out) {
-    for (int64_t p = vq_keep_masks4(key, j0, npairs, cut, out); p < npairs; p++) {
+    int64_t p = vq_keep_masks8(key, j0, npairs, cut, out);
+    p += vq_keep_masks4(key, j0 + p, npairs - p, cut, out + 2 * p);
+    for (; p < npairs; p++) {
         const uint64_t h = attn__hash_at(key, (uint64_t)(j0 + p));
         out[2 * p] = (uint32_t)(h >> 40) >= cut ? ~0u : 0u;
         out[2 * p + 1] = (uint32_t)((h >> 16) & 0xFFFFFFu) >= cut ? ~0u : 0u;

@@ -180,16 +180,17 @@ static void group_case(const attn__tiles_t *t) {
 }
 
 /* keep_masks against the definition (core/rng.h's hash, 24 bits per element), for starts
- * near 0 and near 2^40 (the lanes' index products wrap), every count 0-13 (the 4-pair body
- * and the scalar tail), and cuts 0 (all kept), 1, 2^23, random, 2^24 (none kept). */
+ * near 0 and near 2^40 (the lanes' index products wrap), every count 0-21 (the 8-pair body of
+ * AVX-512, the 4-pair body of AVX2 and the scalar tail), and cuts 0 (all kept), 1, 2^23,
+ * random, 2^24 (none kept). */
 static void keep_masks_case(const attn__tiles_t *t) {
     const int64_t starts[] = {0, 1, 7, 1099511627775LL, 123456789LL};
     const uint32_t cuts[] = {0u, 1u, 1u << 23, 5033165u, 1u << 24};
-    uint32_t out[2 * 13 + 2];
+    uint32_t out[2 * 21 + 2];
     int ok = 1;
     for (size_t a = 0; a < sizeof starts / sizeof starts[0]; a++)
         for (size_t c = 0; c < sizeof cuts / sizeof cuts[0]; c++)
-            for (int64_t n = 0; n <= 13; n++) {
+            for (int64_t n = 0; n <= 21; n++) {
                 const uint64_t key = 0x0123456789abcdefull ^ (uint64_t)(a * 31 + c);
                 out[2 * n] = out[2 * n + 1] = 0xdeadbeefu; /* past the end: left alone */
                 t->keep_masks(key, starts[a], n, cuts[c], out);
