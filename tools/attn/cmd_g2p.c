@@ -627,11 +627,11 @@ static int cmd_say(int argc, char **argv) {
         free(args);
         return rc;
     }
-    attn__g2p_t g = models[0]; /* the shared alphabet; attention maps of the first model */
+    attn__g2p_t *g = gs[0]; /* the shared alphabet; attention maps of the first model */
     int64_t skipped = 0;
     if (o.input) {
         word_list_t w = {0};
-        rc = read_words(o.input, &g, &w, &skipped);
+        rc = read_words(o.input, g, &w, &skipped);
         if (rc == CLI_EXIT_OK && w.n > 0)
             rc = pronounce(&o, gs, loaded, w.words, w.n, w.n >= 1000);
         word_list_free(&w);
@@ -639,7 +639,7 @@ static int cmd_say(int argc, char **argv) {
         /* words the model cannot read are reported, the others pronounced */
         int kept = 0;
         for (int i = 0; i < nargs; i++) {
-            if (attn__g2p_check_word(&g, args[i]) != ATTN_STATUS_OK) {
+            if (attn__g2p_check_word(g, args[i]) != ATTN_STATUS_OK) {
                 fprintf(stderr, "attn g2p: cannot pronounce '%s': %s\n", args[i],
                         g2p_error_text());
                 skipped++;
