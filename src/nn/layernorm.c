@@ -56,34 +56,50 @@ typedef struct fwd_job {
     float *y, *mean, *rstd;
 } fwd_job_t;
 
-/* Rows go four at a time through the two sums, so that four independent chains of double
- * adds run side by side (each row's sums in index order, as one row alone would have them); a
- * last group of fewer rows repeats its first row in the unused chains and drops the result. */
+/* A row's sums run in LANES interleaved double chains (element c goes to chain c % LANES),
+ * added together in chain order at the end: independent chains, so the loop runs at the
+ * adder's throughput (vectorised) instead of waiting on one chain, and a fixed order, so the
+ * bits depend on C alone, not on the thread count or the machine. */
+enum { LANES = 8 };
+
+static double lanes_total(const double *acc) {
+    double t = 0.0;
+    for (int k = 0; k < LANES; k++) t += acc[k];
+    return t;
+}
+
+static double lanes_total_f(const float *acc) {
+    double t = 0.0;
+    for (int k = 0; k < LANES; k++) t += (double)acc[k];
+    return t;
+}
+
 static void forward_rows(void *ctx, int64_t i0, int64_t i1) {
     const fwd_job_t *J = ctx;
-    const int64_t C = J->C;
+    const int64_t C = J->C, body = C / LANES * LANES;
     const float *w = J->w, *b = J->b;
-    for (int64_t g = i0; g < i1; g += 4) {
-        const float *xr[4];
-        double s[4] = {0.0, 0.0, 0.0, 0.0}, v[4] = {0.0, 0.0, 0.0, 0.0}, m[4];
-        for (int k = 0; k < 4; k++) xr[k] = J->x + (g + k < i1 ? g + k : g) * C;
-        for (int64_t c = 0; c < C; c++)
-            for (int k = 0; k < 4; k++) s[k] += xr[k][c];
-        for (int k = 0; k < 4; k++) m[k] = s[k] / (double)C;
-        for (int64_t c = 0; c < C; c++)
-            for (int k = 0; k < 4; k++) {
-                double d = xr[k][c] - m[k];
+    for (int64_t i = i0; i < i1; i++) {
+        const float *xr = J->x + i * C;
+        double s[LANES] = {0}, v[LANES] = {0};
+        for (int64_t c = 0; c < body; c += LANES)
+            for (int k = 0; k < LANES; k++) s[k] += (double)xr[c + k];
+        for (int64_t c = body; c < C; c++) s[c - body] += (double)xr[c];
+        const double m = lanes_total(s) / (double)C;
+        for (int64_t c = 0; c < body; c += LANES)
+            for (int k = 0; k < LANES; k++) {
+                double d = (double)xr[c + k] - m;
                 v[k] += d * d;
             }
-        for (int k = 0; k < 4 && g + k < i1; k++) {
-            const int64_t i = g + k;
-            double r = 1.0 / sqrt(v[k] / (double)C + (double)J->eps);
-            float mf = (float)m[k], rf = (float)r;
-            float *yr = J->y + i * C;
-            for (int64_t c = 0; c < C; c++) yr[c] = (xr[k][c] - mf) * rf * w[c] + b[c];
-            J->mean[i] = mf;
-            J->rstd[i] = rf;
+        for (int64_t c = body; c < C; c++) {
+            double d = (double)xr[c] - m;
+            v[c - body] += d * d;
         }
+        const double r = 1.0 / sqrt(lanes_total(v) / (double)C + (double)J->eps);
+        const float mf = (float)m, rf = (float)r;
+        float *yr = J->y + i * C;
+        for (int64_t c = 0; c < C; c++) yr[c] = (xr[c] - mf) * rf * w[c] + b[c];
+        J->mean[i] = mf;
+        J->rstd[i] = rf;
     }
 }
 
@@ -115,22 +131,31 @@ static void backward_rows(void *ctx, int64_t i0, int64_t i1) {
     const float *w = J->w;
     double *pw = J->part + (i0 / ROWS) * 2 * C, *pb = pw + C;
     for (int64_t c = 0; c < 2 * C; c++) pw[c] = 0.0;
+    const int64_t body = C / LANES * LANES;
     for (int64_t i = i0; i < i1; i++) {
         const float *xr = J->x + i * C, *dyr = J->dy + i * C;
         const float m = J->mean[i], r = J->rstd[i];
-        double sg = 0.0, sgx = 0.0; /* sum of g and of g * xhat over the row */
-        for (int64_t c = 0; c < C; c++) {
-            double xh = (double)((xr[c] - m) * r), g = (double)dyr[c] * (double)w[c];
-            sg += g;
-            sgx += g * xh;
+        /* the sums of g = dy * w and of g * xhat over the row, in float lanes (32 terms each
+         * at C = 256; PyTorch sums these in float too), totalled in double */
+        float sg[LANES] = {0}, sgx[LANES] = {0};
+        for (int64_t c = 0; c < body; c += LANES)
+            for (int k = 0; k < LANES; k++) {
+                float g = dyr[c + k] * w[c + k];
+                sg[k] += g;
+                sgx[k] += g * ((xr[c + k] - m) * r);
+            }
+        for (int64_t c = body; c < C; c++) {
+            float g = dyr[c] * w[c];
+            sg[c - body] += g;
+            sgx[c - body] += g * ((xr[c] - m) * r);
         }
-        double mg = sg / (double)C, mgx = sgx / (double)C;
-        float *dxr = J->dx + i * C;
+        const float mg = (float)(lanes_total_f(sg) / (double)C);
+        const float mgx = (float)(lanes_total_f(sgx) / (double)C);
+        float *restrict dxr = J->dx + i * C;
         for (int64_t c = 0; c < C; c++) {
             float xh = (xr[c] - m) * r;
-            double g = (double)dyr[c] * (double)w[c];
-            dxr[c] += (float)((double)r * (g - mg - (double)xh * mgx));
-            pw[c] += (double)dyr[c] * (double)xh;
+            dxr[c] += r * (dyr[c] * w[c] - mg - xh * mgx);
+            pw[c] += (double)(dyr[c] * xh);
             pb[c] += (double)dyr[c];
         }
     }

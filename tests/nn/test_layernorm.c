@@ -1,6 +1,7 @@
 /* nn/layernorm: against PyTorch's nn.LayerNorm(8) with non-trivial weight and bias, finite
  * differences, the cached statistics, initialisation, the same bits on 1 and 2 threads over
- * 1000 rows (dweight and dbias within 1e-5 abs + 1e-6 rel of a double sum), and errors.
+ * 1000 rows (dweight and dbias within 1e-5 abs + 1e-6 rel of a double sum), widths that
+ * are not a multiple of the sums' lanes against a double-precision reference, and errors.
  *
  * PyTorch (float64 on the same float32 values): y within 1e-5 abs + 1e-5 rel, dx, dweight
  * and dbias within 1e-4 abs + 1e-4 rel.
@@ -10,6 +11,7 @@
 #include "transformer_check.h"
 
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -172,6 +174,64 @@ static void threads(void) {
     attn__params_free(&ps);
 }
 
+/* widths that are not a multiple of the sums' 8 lanes (the tail path) and widths under 8,
+ * against a double-precision layer norm: y, dx, dweight and dbias */
+static void widths(void) {
+    static const int64_t widths_[] = {1, 3, 8, 13, 67};
+    enum { WN = 5, WMAX = 67 };
+    for (size_t t = 0; t < sizeof widths_ / sizeof widths_[0]; t++) {
+        const int64_t c = widths_[t];
+        attn__params_t ps;
+        attn__params_init(&ps);
+        attn__layernorm_t ln;
+        TC_OK(attn__layernorm_init(&ln, &ps, "w", c, 1e-5f));
+        TC_OK(attn__params_alloc(&ps));
+        attn__rng_t r;
+        attn__rng_seed(&r, 100 + (uint64_t)c);
+        float *w = attn__pw(&ps, ln.w), *b = attn__pw(&ps, ln.b);
+        tc_fill(&r, w, c, 1.0f);
+        tc_fill(&r, b, c, 1.0f);
+        float x[WN * WMAX], dy[WN * WMAX], y[WN * WMAX], dx[WN * WMAX] = {0}, mean[WN], rstd[WN];
+        float y_want[WN * WMAX], dx_want[WN * WMAX], g_want[2 * WMAX];
+        tc_fill(&r, x, WN * c, 2.0f);
+        for (int64_t i = 0; i < WN; i++) x[i * c] += 3.0f; /* rows with nonzero means */
+        tc_fill(&r, dy, WN * c, 1.0f);
+        for (int64_t k = 0; k < 2 * c; k++) g_want[k] = 0.0f;
+        for (int64_t i = 0; i < WN; i++) {
+            const float *xr = x + i * c, *dyr = dy + i * c;
+            double m = 0, v = 0, sg = 0, sgx = 0;
+            for (int64_t k = 0; k < c; k++) m += xr[k];
+            m /= (double)c;
+            for (int64_t k = 0; k < c; k++) v += (xr[k] - m) * (xr[k] - m);
+            double rs = 1.0 / sqrt(v / (double)c + 1e-5);
+            for (int64_t k = 0; k < c; k++) {
+                double xh = (xr[k] - m) * rs, g = (double)dyr[k] * w[k];
+                y_want[i * c + k] = (float)(xh * w[k] + b[k]);
+                sg += g;
+                sgx += g * xh;
+                g_want[k] += (float)(dyr[k] * xh);
+                g_want[c + k] += dyr[k];
+            }
+            for (int64_t k = 0; k < c; k++) {
+                double xh = (xr[k] - m) * rs, g = (double)dyr[k] * w[k];
+                dx_want[i * c + k] = (float)(rs * (g - sg / (double)c - xh * sgx / (double)c));
+            }
+        }
+        TC_OK(attn__layernorm_forward(&ln, &ps, WN, x, y, mean, rstd));
+        TC_OK(attn__layernorm_backward(&ln, &ps, WN, x, mean, rstd, dy, dx));
+        char label[64];
+        snprintf(label, sizeof label, "layernorm C = %lld: y", (long long)c);
+        tc_close(label, y, y_want, WN * c, 1e-5, 1e-5);
+        snprintf(label, sizeof label, "layernorm C = %lld: dx", (long long)c);
+        tc_close(label, dx, dx_want, WN * c, 1e-4, 1e-4);
+        snprintf(label, sizeof label, "layernorm C = %lld: dweight", (long long)c);
+        tc_close(label, attn__pg(&ps, ln.w), g_want, c, 1e-5, 1e-5);
+        snprintf(label, sizeof label, "layernorm C = %lld: dbias", (long long)c);
+        tc_close(label, attn__pg(&ps, ln.b), g_want + c, c, 1e-5, 1e-5);
+        attn__params_free(&ps);
+    }
+}
+
 int main(int argc, char **argv) {
     double t0 = tc_seconds();
     if (argc != 2) {
@@ -186,6 +246,7 @@ int main(int argc, char **argv) {
     }
     gradcheck();
     threads();
+    widths();
     errors();
     return tc_finish("test_layernorm", tc_seconds() - t0);
 }
