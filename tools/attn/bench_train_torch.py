@@ -132,7 +132,8 @@ def main():
     torch.set_num_threads(int(job["threads"]))
     torch.manual_seed(1)
     # attn writes its model config with string values: turn the numbers back into numbers
-    c = {k: (float(v) if k == "dropout" else int(v) if str(v).lstrip("-").isdigit() else v)
+    floats = ("dropout", "attention_dropout")
+    c = {k: (float(v) if k in floats else int(v) if str(v).lstrip("-").isdigit() else v)
          for k, v in job["model"].items()}
     model = Transformer(c) if c["kind"] == "transformer" else RNN(c)
     model.train()

@@ -273,6 +273,8 @@ int cli_cmd_bench_train(int argc, char **argv) {
         c.max_len = 32;
         if (k == 0) {
             c.d_model = d_model; c.enc_layers = c.dec_layers = layers; c.heads = heads; c.ff = ff;
+            /* PyTorch's Transformer layers drop attention weights at their dropout p too */
+            c.attention_dropout = c.dropout;
         } else {
             c.hidden = hidden;
             c.d_model = d_model < 128 ? d_model : 128;
