@@ -47,11 +47,11 @@ train() {
   if tail -n 5 "$log" | grep -q "continue with the same command"; then unfinished=1; fi
 }
 
-# the Transformer (the bundled model's command), keeping the weights of its last three
-# evaluations (steps 9000, 10000, 11000) for averaging
+# the Transformer (the bundled model's command), keeping the weights of its last five
+# evaluations (steps 16000 to 20000) for averaging
 train g2p-transformer --model-type transformer --d-model 256 --heads 4 --layers 3 --ff 512 \
-  --dropout 0.1 --lr 0.002 --warmup 1500 --steps 11000 --batch-tokens 4096 --eval-every 1000 \
-  --dev-words 2000 --keep-last 3
+  --dropout 0.15 --lr 0.002 --warmup 1500 --steps 20000 --batch-tokens 4096 --eval-every 1000 \
+  --dev-words 2000 --keep-last 5
 # the RNN encoder-decoder with attention (bidirectional GRU encoder, additive attention), and
 # the same without attention
 rnn=(--batch-tokens 3000 --eval-every 500 --dev-words 1000)
@@ -64,12 +64,14 @@ if [ "$unfinished" = 1 ]; then
   echo "g2p-results: not every run has finished; call the script again to go on" >&2
   exit 0
 fi
-# the Transformer: the mean of its last three snapshots (the bundled model); the RNNs: their
-# final weights (PATH.last; the best-dev checkpoints, PATH, are chosen on a 1000-word dev
+# the Transformer: the mean of its last five snapshots in F16 (the bundled model); the RNNs:
+# their final weights (PATH.last; the best-dev checkpoints, PATH, are chosen on a 1000-word dev
 # sample, too small to tell the last steps apart), under the models' names
 mkdir -p "$out/final"
 t="$out/g2p-transformer.safetensors"
-"$attn" g2p average --model "$t.step9000" --model "$t.step10000" --model "$t.step11000" \
+"$attn" g2p average --model "$t.step16000" --model "$t.step17000" --model "$t.step18000" \
+  --model "$t.step19000" --model "$t.step20000" --out "$out/g2p-transformer-avg.safetensors"
+"$attn" g2p average --model "$out/g2p-transformer-avg.safetensors" --dtype f16 \
   --out "$out/final/g2p-transformer.safetensors"
 for name in g2p-rnn-attention g2p-rnn; do
   cp "$out/$name.safetensors.last" "$out/final/$name.safetensors"
