@@ -4,7 +4,8 @@
  *     mean[n] = sum_c x[n, c] / C,   rstd[n] = 1 / sqrt(sum_c (x[n, c] - mean[n])^2 / C + eps)
  *
  * (biased variance, as PyTorch). Parameters "<prefix>.weight" [C] (initially 1) and
- * "<prefix>.bias" [C] (initially 0). Row statistics are computed in double. */
+ * "<prefix>.bias" [C] (initially 0). The forward's row statistics are computed in double; the
+ * backward's row sums in float lanes totalled in double, dweight and dbias in double. */
 #ifndef ATTN_NN_LAYERNORM_H
 #define ATTN_NN_LAYERNORM_H
 
