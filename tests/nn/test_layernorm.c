@@ -119,20 +119,26 @@ static void errors(void) {
     attn__params_free(&ps);
 }
 
+/* a layer norm of width c in its own store, weight and bias uniform in [-1, 1) drawn from r
+ * seeded with `seed` (r goes on to draw the test's data) */
+static void random_layer(attn__params_t *ps, attn__layernorm_t *ln, const char *name, int64_t c,
+                         uint64_t seed, attn__rng_t *r) {
+    attn__params_init(ps);
+    TC_OK(attn__layernorm_init(ln, ps, name, c, 1e-5f));
+    TC_OK(attn__params_alloc(ps));
+    attn__rng_seed(r, seed);
+    tc_fill(r, attn__pw(ps, ln->w), c, 1.0f);
+    tc_fill(r, attn__pw(ps, ln->b), c, 1.0f);
+}
+
 /* many rows go to the thread pool in chunks: the same bits (y, dx, dweight, dbias) on 1 and
  * 2 threads, and the chunked sums agree with a plain double-precision reference */
 static void threads(void) {
     enum { BN = 1000, BC = 256 };
     attn__params_t ps;
-    attn__params_init(&ps);
     attn__layernorm_t ln;
-    TC_OK(attn__layernorm_init(&ln, &ps, "big", BC, 1e-5f));
-    TC_OK(attn__params_alloc(&ps));
     attn__rng_t r;
-    attn__rng_seed(&r, 7);
-    float *w = attn__pw(&ps, ln.w), *b = attn__pw(&ps, ln.b);
-    tc_fill(&r, w, BC, 1.0f);
-    tc_fill(&r, b, BC, 1.0f);
+    random_layer(&ps, &ln, "big", BC, 7, &r);
     float *x = malloc(sizeof(float) * BN * BC), *dy = malloc(sizeof(float) * BN * BC);
     float *y[2], *dx[2], *g[2], mean[BN], rstd[BN];
     tc_fill(&r, x, BN * BC, 2.0f);
@@ -182,15 +188,10 @@ static void widths(void) {
     for (size_t t = 0; t < sizeof widths_ / sizeof widths_[0]; t++) {
         const int64_t c = widths_[t];
         attn__params_t ps;
-        attn__params_init(&ps);
         attn__layernorm_t ln;
-        TC_OK(attn__layernorm_init(&ln, &ps, "w", c, 1e-5f));
-        TC_OK(attn__params_alloc(&ps));
         attn__rng_t r;
-        attn__rng_seed(&r, 100 + (uint64_t)c);
-        float *w = attn__pw(&ps, ln.w), *b = attn__pw(&ps, ln.b);
-        tc_fill(&r, w, c, 1.0f);
-        tc_fill(&r, b, c, 1.0f);
+        random_layer(&ps, &ln, "w", c, 100 + (uint64_t)c, &r);
+        const float *w = attn__pw(&ps, ln.w), *b = attn__pw(&ps, ln.b);
         float x[WN * WMAX], dy[WN * WMAX], y[WN * WMAX], dx[WN * WMAX] = {0}, mean[WN], rstd[WN];
         float y_want[WN * WMAX], dx_want[WN * WMAX], g_want[2 * WMAX];
         tc_fill(&r, x, WN * c, 2.0f);
