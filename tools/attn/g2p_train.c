@@ -8,8 +8,10 @@
  *
  * Metadata keys beside the model's own: "train.<option>" (the options, e.g. "train.lr"),
  * "state.step", "state.epoch", "state.position", "state.adam_step", "state.pairs",
- * "state.best_wer", "state.best_per", "state.best_step", "state.seconds". */
+ * "state.best_wer", "state.best_per", "state.best_step", "state.seconds", and the learning
+ * curve so far, "state.curve" (g2p_curve.h; PATH.curve.tsv and PATH.curve.svg show it). */
 #include "g2p_cli.h"
+#include "g2p_curve.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -275,7 +277,7 @@ typedef struct train_state {
 enum { META_MAX = O_COUNT + 16 };
 
 typedef struct meta_buf {
-    attn__st_meta_t items[META_MAX];
+    attn__st_meta_t items[META_MAX + 1]; /* + the curve, whose text is held elsewhere */
     char keys[META_MAX][48], values[META_MAX][PATH_MAX + 32];
     int n;
 } meta_buf_t;
@@ -312,6 +314,11 @@ static void build_meta(meta_buf_t *m, const opt_t *o, const train_state_t *s) {
     meta_add(m, "state.seconds", "%.3f", s->seconds);
 }
 
+/* The learning curve's item: its text is too long for the fixed buffers. */
+static void meta_add_curve(meta_buf_t *m, const char *text) {
+    m->items[m->n++] = (attn__st_meta_t){"state.curve", text};
+}
+
 static int meta_i64(const attn__ckpt_meta_t *m, const char *key, int64_t *out) {
     const char *v = attn__ckpt_meta_get(m, key);
     long x;
@@ -326,7 +333,8 @@ static int meta_double(const attn__ckpt_meta_t *m, const char *key, double *out)
 }
 
 /* Takes the options and state of the run in last; given options must agree with it. */
-static int restore(const char *last, const attn__ckpt_meta_t *m, opt_t *o, train_state_t *s) {
+static int restore(const char *last, const attn__ckpt_meta_t *m, opt_t *o, train_state_t *s,
+                   g2p_curve_t *c) {
     const char *cmd = G2P_CMD_TRAIN;
     if (meta_i64(m, "state.step", &s->step) || meta_i64(m, "state.epoch", &s->epoch) ||
         meta_i64(m, "state.position", &s->position) ||
@@ -339,6 +347,11 @@ static int restore(const char *last, const attn__ckpt_meta_t *m, opt_t *o, train
                         "by 'attn g2p train'); cannot --resume from it\n", cmd, last);
         return CLI_EXIT_FAILED;
     }
+    /* the learning curve: absent from the checkpoints of older versions */
+    const char *curve = attn__ckpt_meta_get(m, "state.curve");
+    if (curve && g2p_curve_decode(curve, c) != 0)
+        fprintf(stderr, "attn %s: warning: the learning curve stored in %s is malformed; the "
+                        "curve starts again from here (training is not affected)\n", cmd, last);
     /* --layers is not stored: it must agree with both sides */
     if (o[O_LAYERS].given) {
         o[O_ENC_LAYERS].given = o[O_DEC_LAYERS].given = 1;
@@ -419,6 +432,7 @@ typedef struct run {
     int trainer_ready;
     attn__arena_t arena;
     train_state_t st;
+    g2p_curve_t curve; /* one point per dev evaluation */
     double session_start;
 } run_t;
 
@@ -437,10 +451,18 @@ static int save(run_t *r, const char *path, int with_optim) {
     }
     build_meta(m, r->o, &r->st);
     r->st.seconds = seconds;
+    char *curve = g2p_curve_encode(&r->curve);
+    if (!curve) {
+        free(m);
+        fprintf(stderr, "attn %s: out of memory\n", G2P_CMD_TRAIN);
+        return CLI_EXIT_FAILED;
+    }
+    meta_add_curve(m, curve);
     attn_status_t s;
     attn__ckpt_optim_t opt = {r->tr.adamw.m, r->tr.adamw.v, r->tr.adamw.step};
     s = attn__g2p_save(&r->g, path, with_optim ? &opt : NULL, m->items, m->n);
     free(m);
+    free(curve);
     if (s != ATTN_STATUS_OK) return cli_library_error(G2P_CMD_TRAIN, "saving", s);
     return CLI_EXIT_OK;
 }
@@ -494,8 +516,26 @@ static int snapshot(run_t *r) {
     return CLI_EXIT_OK;
 }
 
-/* Dev evaluation: greedy WER/PER on the dev words, and the loss on every dev pair. */
-static int evaluate_dev(run_t *r, progress_t *p) {
+/* Adds the evaluation to the learning curve and writes PATH.curve.tsv and .svg; a file that
+ * cannot be written is a warning (the checkpoints hold the curve too). */
+static int add_to_curve(run_t *r, double train_loss, double dev_loss, double wer, double per) {
+    g2p_curve_point_t pt = {r->tr.step, r->st.seconds + progress_now() - r->session_start,
+                            r->tr.lr, train_loss, dev_loss, wer, per};
+    if (g2p_curve_add(&r->curve, &pt) != 0) {
+        fprintf(stderr, "attn %s: out of memory\n", G2P_CMD_TRAIN);
+        return CLI_EXIT_FAILED;
+    }
+    const char *slash = strrchr(r->out, '/');
+    char title[PATH_MAX + 64], err[PATH_MAX + 128];
+    snprintf(title, sizeof title, "attn g2p train: %s", slash ? slash + 1 : r->out);
+    if (g2p_curve_write(r->out, &r->curve, title, err, sizeof err) != 0)
+        fprintf(stderr, "attn %s: warning: the learning curve: %s\n", G2P_CMD_TRAIN, err);
+    return CLI_EXIT_OK;
+}
+
+/* Dev evaluation: greedy WER/PER on the dev words, and the loss on every dev pair;
+ * train_loss is the smoothed training loss, for the learning curve. */
+static int evaluate_dev(run_t *r, progress_t *p, double train_loss) {
     g2p_progress_clear(p);
     double t0 = progress_now();
     attn__g2p_score_t sc;
@@ -519,7 +559,8 @@ static int evaluate_dev(run_t *r, progress_t *p) {
            (long long)r->tr.step, 100 * wer, 100 * per, loss, (long long)sc.words,
            progress_now() - t0, better ? "  best" : "");
     fflush(stdout);
-    int rc = better ? save(r, r->out, 0) : CLI_EXIT_OK;
+    int rc = add_to_curve(r, train_loss, loss, wer, per);
+    if (rc == CLI_EXIT_OK && better) rc = save(r, r->out, 0);
     if (rc == CLI_EXIT_OK) rc = save(r, r->last, 1);
     if (rc == CLI_EXIT_OK && r->o[O_KEEP_LAST].i > 0) rc = snapshot(r);
     return rc;
@@ -536,6 +577,7 @@ static int save_no_dev(run_t *r) {
 
 static void run_free(run_t *r) {
     if (r->trainer_ready) attn__trainer_free(&r->tr);
+    g2p_curve_free(&r->curve);
     attn__arena_free(&r->arena);
     attn__pairs_free(&r->train);
     attn__pairs_free(&r->dev);
@@ -629,7 +671,7 @@ static int train_loop(run_t *r) {
                  (long long)r->tr.step, ema, r->tr.lr, rate, best);
         progress_update(&p, r->tr.step - start, note);
         if (r->tr.step != before && r->tr.step % every == 0 && r->tr.step < steps) {
-            if (have_dev) rc = evaluate_dev(r, &p);
+            if (have_dev) rc = evaluate_dev(r, &p, ema);
             else { g2p_progress_clear(&p); rc = save_no_dev(r); }
             last_eval = r->tr.step;
             win_tokens = 0;
@@ -646,7 +688,7 @@ static int train_loop(run_t *r) {
     }
     if (!stopped && last_eval != r->tr.step && r->tr.step > start) {
         /* the final evaluation */
-        if (have_dev) rc = evaluate_dev(r, &p);
+        if (have_dev) rc = evaluate_dev(r, &p, ema);
         else rc = save_no_dev(r);
     } else if (r->tr.step > start || stopped) {
         rc = save(r, r->last, 1);
@@ -722,7 +764,7 @@ int g2p_train(int argc, char **argv) {
             rc = CLI_EXIT_FAILED;
             goto end;
         }
-        if ((rc = restore(r->last, &meta, o, &r->st)) != CLI_EXIT_OK) goto end;
+        if ((rc = restore(r->last, &meta, o, &r->st, &r->curve)) != CLI_EXIT_OK) goto end;
         /* the model options must describe the model in the file */
         attn__s2s_config_t want = config_of(o, r->g.cfg.src_vocab, r->g.cfg.tgt_vocab);
         want.max_len = r->g.cfg.max_len;

@@ -70,7 +70,8 @@ static void write_svg(FILE *f, const svg_plot_t *p) {
             left, top, left, top + ph, left, top + ph, left + pw, top + ph);
     /* x ticks */
     fputs("<g text-anchor=\"middle\" fill=\"#333333\">\n", f);
-    for (int i = 0; i < p->n_x; i++) {
+    const int every = p->n_x > 12 ? (p->n_x + 11) / 12 : 1; /* at most 12 labels */
+    for (int i = 0; i < p->n_x; i += every) {
         fprintf(f, "<text x=\"%.1f\" y=\"%.1f\">", X(i), top + ph + 18);
         svg_put_text(f, p->x_ticks ? p->x_ticks[i] : "");
         fputs("</text>\n", f);
@@ -119,7 +120,7 @@ static void write_svg(FILE *f, const svg_plot_t *p) {
                 }
                 if (ok) fprintf(f, "%.1f,%.1f ", X(i), Y(y[i]));
             }
-            for (int i = 0; i < p->n_x; i++)
+            for (int i = 0; i < p->n_x && p->n_x <= 40; i++) /* markers while they fit */
                 if (isfinite(y[i]))
                     fprintf(f, "<circle cx=\"%.1f\" cy=\"%.1f\" r=\"3.5\" fill=\"%s\"/>\n", X(i),
                             Y(y[i]), c);

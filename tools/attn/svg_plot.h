@@ -1,6 +1,7 @@
 /* A small SVG plot writer: lines (or grouped bars) of a few series over categories on the x
  * axis, with axes, grid, ticks, a title and a legend. Used by `attn g2p eval --plot` for WER by
- * word length, one line per model.
+ * word length, one line per model, and for the learning curves of `attn g2p train`. Past 12
+ * categories only every k-th is labelled, and past 40 the lines have no markers.
  *
  * The file is written to a temporary file beside it and renamed over the path when complete,
  * so a reader never sees half a plot. */
