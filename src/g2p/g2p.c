@@ -317,14 +317,15 @@ attn_status_t attn__g2p_evaluate(attn__g2p_t *g, const attn__dict_t *d, int part
                                  attn__g2p_decode_opts_t opts, attn__g2p_score_t *score,
                                  attn__g2p_progress_fn progress, void *user) {
     return attn__g2p_evaluate_ensemble(&g, 1, d, part, dev_permille, test_permille, opts, score,
-                                       progress, user);
+                                       progress, user, NULL, NULL);
 }
 
 attn_status_t attn__g2p_evaluate_ensemble(attn__g2p_t *const *gs, int32_t n_models,
                                           const attn__dict_t *d, int part, int dev_permille,
                                           int test_permille, attn__g2p_decode_opts_t opts,
                                           attn__g2p_score_t *score,
-                                          attn__g2p_progress_fn progress, void *user) {
+                                          attn__g2p_progress_fn progress, void *user,
+                                          attn__g2p_word_fn each, void *each_user) {
     memset(score, 0, sizeof *score);
     attn_status_t st = attn__g2p_check_ensemble(gs, n_models);
     if (st != ATTN_STATUS_OK) return st;
@@ -352,6 +353,7 @@ attn_status_t attn__g2p_evaluate_ensemble(attn__g2p_t *const *gs, int32_t n_mode
     int32_t hyp[256], refbuf[16][256];
     const int32_t *refs[16];
     int64_t rlen[16];
+    int32_t which[16]; /* refs[r] is e->prons[which[r]] */
     for (int64_t i = 0; i < n && st == ATTN_STATUS_OK; i++) {
         const attn__dict_entry_t *e = entries[i];
         int64_t nh = attn__vocab_encode_pron(&g->phonemes, res[i].phonemes, hyp, 256);
@@ -360,10 +362,16 @@ attn_status_t attn__g2p_evaluate_ensemble(attn__g2p_t *const *gs, int32_t n_mode
             int64_t l = attn__vocab_encode_pron(&g->phonemes, e->prons[k], refbuf[nr], 256);
             if (l < 0) continue; /* a phoneme the model never saw: that reference can't match */
             refs[nr] = refbuf[nr];
+            which[nr] = k;
             rlen[nr++] = l;
         }
-        attn__g2p_score_add(score, (int64_t)strlen(e->word), hyp, nh < 0 ? 0 : nh, refs, rlen,
-                            nr);
+        if (nh < 0) nh = 0;
+        attn__g2p_score_add(score, (int64_t)strlen(e->word), hyp, nh, refs, rlen, nr);
+        if (each) {
+            int64_t edits;
+            int32_t r = attn__g2p_closest(hyp, nh, refs, rlen, nr, &edits);
+            each(each_user, e, res[i].phonemes, r >= 0 ? which[r] : -1, edits);
+        }
     }
     /* words the model cannot read count as wrong, every reference phoneme an error */
     for (int64_t i = 0; i < d->count && st == ATTN_STATUS_OK; i++) {
@@ -377,6 +385,7 @@ attn_status_t attn__g2p_evaluate_ensemble(attn__g2p_t *const *gs, int32_t n_mode
         int64_t zl[1] = {l};
         for (int64_t j = 0; j < l && j < 256; j++) hyp[j] = -1;
         attn__g2p_score_add(score, (int64_t)strlen(e->word), NULL, 0, none, zl, 1);
+        if (each) each(each_user, e, "", 0, l);
     }
     if (res) attn__g2p_results_free(res, n);
     free(res);

@@ -96,11 +96,21 @@ attn_status_t attn__g2p_evaluate(attn__g2p_t *g, const attn__dict_t *d, int part
                                  attn__g2p_decode_opts_t opts, attn__g2p_score_t *score,
                                  attn__g2p_progress_fn progress, void *user);
 
+/* One scored word, for error analysis: the output ("" for a word the model cannot read) and
+ * the closest reference, e->prons[closest] (-1: none the model's phoneme set can spell), at
+ * `edits` edits. Called from the calling thread: the words the models can read, in d's order,
+ * then the others. */
+typedef void (*attn__g2p_word_fn)(void *user, const attn__dict_entry_t *e, const char *output,
+                                  int32_t closest, int64_t edits);
+
+/* attn__g2p_evaluate with an ensemble of n models, scored as one system, and each (may be
+ * NULL) called with every scored word. */
 attn_status_t attn__g2p_evaluate_ensemble(attn__g2p_t *const *gs, int32_t n,
                                           const attn__dict_t *d, int part, int dev_permille,
                                           int test_permille, attn__g2p_decode_opts_t opts,
                                           attn__g2p_score_t *score,
-                                          attn__g2p_progress_fn progress, void *user);
+                                          attn__g2p_progress_fn progress, void *user,
+                                          attn__g2p_word_fn each, void *each_user);
 
 /* Attention of the model over the letters of `word` while it produces `phonemes`
  * (teacher-forced): maps [layers, heads, T, S] with T = phonemes + 1 (</s>), S = letters;

@@ -137,6 +137,26 @@ static void test_score(void) {
     memset(&z, 0, sizeof z);
     attn__g2p_score_add(&z, 2, h, 2, trefs, tlens, 2);
     CHECK(z.edits == 1 && z.ref_phonemes == 2, "tie broken by the first reference");
+    /* the closest reference and the alignment behind the edit distance */
+    int64_t ed = -1;
+    CHECK(attn__g2p_closest(hyp2, 3, refs, lens, 2, &ed) == 0 && ed == 1, "closest: r1, 1 edit");
+    CHECK(attn__g2p_closest(h, 2, trefs, tlens, 2, &ed) == 0 && ed == 1, "closest: the first");
+    CHECK(attn__g2p_closest(h, 2, trefs, tlens, 0, &ed) == -1 && ed == 2, "no references");
+    int32_t pairs[2 * 16];
+    /* 1 3 4 against 1 2 3 4: the 2 left out */
+    const int32_t want1[] = {1, 1, -1, 2, 3, 3, 4, 4};
+    CHECK(attn__edit_alignment(hyp2, 3, r1, 4, pairs) == 4 &&
+              !memcmp(pairs, want1, sizeof want1), "alignment with a deletion");
+    /* 1 2 5 6 against 1 2 3: walking back, the substitution 6/3 is taken before the extra 5 */
+    const int32_t h4[] = {1, 2, 5, 6}, want2[] = {1, 1, 2, 2, 5, -1, 6, 3};
+    CHECK(attn__edit_alignment(h4, 4, r1, 3, pairs) == 4 && !memcmp(pairs, want2, sizeof want2),
+          "alignment with an insertion and a substitution");
+    const int32_t want3[] = {1, -1, 2, -1}, want4[] = {-1, 1, -1, 2};
+    CHECK(attn__edit_alignment(r1, 2, r1, 0, pairs) == 2 && !memcmp(pairs, want3, sizeof want3),
+          "alignment with an empty reference");
+    CHECK(attn__edit_alignment(r1, 0, r1, 2, pairs) == 2 && !memcmp(pairs, want4, sizeof want4),
+          "alignment of an empty output");
+    CHECK(attn__edit_alignment(r1, 0, r1, 0, pairs) == 0, "two empty sequences");
 }
 
 int main(void) {

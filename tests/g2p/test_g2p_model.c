@@ -16,6 +16,25 @@
 
 enum { WORDS = 250 };
 
+typedef struct word_tally {
+    int64_t words, wrong, edits, bad;
+} word_tally_t;
+
+/* attn__g2p_word_fn: counts the words, and checks that the closest reference is one of the
+ * word's and that zero edits means the output is that reference */
+static void tally_word(void *user, const attn__dict_entry_t *e, const char *output,
+                       int32_t closest, int64_t edits) {
+    word_tally_t *t = user;
+    t->words++;
+    t->edits += edits;
+    if (closest < 0 || closest >= e->nprons || edits < 0 ||
+        (edits == 0) != (strcmp(output, e->prons[closest]) == 0))
+        t->bad++;
+    int found = 0;
+    for (int32_t k = 0; k < e->nprons; k++) found |= strcmp(output, e->prons[k]) == 0;
+    t->wrong += !found;
+}
+
 int main(void) {
     const char *path = ATTN_SHARED_DATA "/cmudict-g014b2b/g014b2b.train";
     if (access(path, R_OK) != 0) {
@@ -153,8 +172,9 @@ int main(void) {
     CHECK(attn__g2p_create(&fresh, &cfg, &letters, &phonemes, 11) == ATTN_STATUS_OK, "fresh");
     attn__g2p_t *mixed[2] = {&g, &fresh};
     attn__g2p_score_t se;
-    CHECK(attn__g2p_evaluate_ensemble(mixed, 2, &d, -1, 0, 0, beam4, &se, NULL, NULL) ==
-              ATTN_STATUS_OK && se.words == d.count, "ensemble evaluate: %s", attn_last_error());
+    CHECK(attn__g2p_evaluate_ensemble(mixed, 2, &d, -1, 0, 0, beam4, &se, NULL, NULL, NULL,
+                                      NULL) == ATTN_STATUS_OK && se.words == d.count,
+          "ensemble evaluate: %s", attn_last_error());
     attn__vocab_t few;
     CHECK(attn__vocab_parse("A B C", &few) == ATTN_STATUS_OK, "vocab");
     CHECK(attn__g2p_create(&other, &cfg, &few, &phonemes, 5) == ATTN_STATUS_OK, "other");
@@ -174,6 +194,15 @@ int main(void) {
           (long long)d.count);
     printf("on its own training words: WER %.1f%%, PER %.1f%%\n", 100 * attn__g2p_wer(&sc),
            100 * attn__g2p_per(&sc));
+    /* the words one by one, as error analysis sees them, add up to the same score */
+    word_tally_t t = {0, 0, 0, 0};
+    attn__g2p_score_t s2;
+    CHECK(attn__g2p_evaluate_ensemble((attn__g2p_t *[]){&g}, 1, &d, -1, 0, 0, greedy, &s2, NULL,
+                                      NULL, tally_word, &t) == ATTN_STATUS_OK, "evaluate, each");
+    CHECK(t.words == sc.words && t.wrong == sc.wrong && t.edits == sc.edits && t.bad == 0,
+          "each word: %lld words, %lld wrong, %lld edits, %lld inconsistent; the score has "
+          "%lld, %lld, %lld", (long long)t.words, (long long)t.wrong, (long long)t.edits,
+          (long long)t.bad, (long long)sc.words, (long long)sc.wrong, (long long)sc.edits);
     attn__g2p_results_free(a, N);
     attn__g2p_results_free(b, N);
     attn__g2p_results_free(c, N);

@@ -110,6 +110,8 @@ const char cli_g2p_usage[] =
     "  --ensemble          score the --model files as one ensemble (their mean probability)\n"
     "  --length-penalty A  with --beam: the length penalty, as when pronouncing\n"
     "  --plot FILE.svg     an SVG plot of WER by word length, one line per model\n"
+    "  --errors FILE.tsv   one model's (or the ensemble's) wrong words, each with its output\n"
+    "                      and closest reference, and a summary of the phoneme errors\n"
     "  --threads N         threads\n"
     "\n"
     "Checkpoint averaging (attn g2p average): the mean of the weights of two or more\n"

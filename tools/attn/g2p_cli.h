@@ -5,6 +5,7 @@
  *   g2p_eval.c   `attn g2p eval`
  *   g2p_average.c `attn g2p average` (checkpoint averaging)
  *   g2p_curve.c  the learning curve of `attn g2p train` (PATH.curve.tsv and .svg)
+ *   g2p_errors.c `attn g2p eval --errors`: the wrong words and the phoneme errors behind them
  *   g2p_show.c   the letter-to-phoneme alignment as a terminal heatmap
  *   svg_plot.c   the SVG plot of `attn g2p eval --plot`
  *

@@ -1,8 +1,10 @@
 /* attn g2p eval: word and phoneme error rates of one or more models on a test set, by the
  * published convention (g2p/score.h), with a table by word length and an optional SVG plot of
  * WER by word length (one line per model: where attention matters). With --ensemble the
- * models decode together (g2p/g2p.h) and are scored as one system. */
+ * models decode together (g2p/g2p.h) and are scored as one system. --errors FILE lists one
+ * system's wrong words and sums up its phoneme errors (g2p_errors.h). */
 #include "g2p_cli.h"
+#include "g2p_errors.h"
 #include "svg_plot.h"
 
 #include <limits.h>
@@ -44,6 +46,7 @@ typedef struct eval_opts {
     long beam, threads;
     double alpha;      /* --length-penalty */
     const char *plot;
+    const char *errors; /* --errors FILE */
     int ensemble;      /* --ensemble: the models decode together, scored as one */
     const char *dev;   /* --dev FILE: the dev part of a standard-split train file */
     long dev_permille; /* its share, as attn g2p train --dev-permille */
@@ -52,7 +55,7 @@ typedef struct eval_opts {
 static int parse_options(int argc, char **argv, eval_opts_t *o) {
     static const char *const names[] = {"--model", "--test", "--dict", "--dev", "--dev-permille",
                                         "--beam", "--plot", "--threads", "--ensemble",
-                                        "--length-penalty", NULL};
+                                        "--length-penalty", "--errors", NULL};
     const char *cmd = G2P_CMD;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *val = NULL;
@@ -93,6 +96,12 @@ static int parse_options(int argc, char **argv, eval_opts_t *o) {
             if (!*val)
                 return cli_usage_error(cmd, "--plot needs a file name, as in --plot=wer.svg");
             o->plot = val;
+        } else if ((r = cli_option_value(cmd, argc, argv, &i, "--errors", &val)) != 0) {
+            if (r < 0) return CLI_EXIT_USAGE;
+            if (!*val)
+                return cli_usage_error(cmd, "--errors needs a file name, as in "
+                                            "--errors=errors.tsv");
+            o->errors = val;
         } else if ((r = cli_option_value(cmd, argc, argv, &i, "--threads", &val)) != 0) {
             if (r < 0) return CLI_EXIT_USAGE;
             if (cli_parse_int(val, 1, 4096, &o->threads) != 0)
@@ -112,6 +121,9 @@ static int parse_options(int argc, char **argv, eval_opts_t *o) {
     if (o->ensemble && o->n_models < 2)
         return cli_usage_error(cmd, "--ensemble decodes two or more --model files together; "
                                     "got %d", o->n_models);
+    if (o->errors && o->n_models > 1 && !o->ensemble)
+        return cli_usage_error(cmd, "--errors analyses one system: give one --model, or "
+                                    "--ensemble to score the %d models as one", o->n_models);
     if (!!o->src.test + !!o->src.dict + !!o->dev > 1)
         return cli_usage_error(cmd, "--test FILE, --dict FILE and --dev FILE name different "
                                     "word sets; pick one");
@@ -205,6 +217,7 @@ int g2p_eval(int argc, char **argv) {
     static attn__g2p_t models[MAX_MODELS];
     attn__g2p_t *gs[MAX_MODELS];
     int loaded = 0, n_systems = o.ensemble ? 1 : o.n_models;
+    g2p_errors_t *errors = NULL;
     for (int m = 0; m < o.n_models && rc == CLI_EXIT_OK; m++) {
         if (!o.ensemble) loaded = 0; /* one model in memory at a time */
         attn__g2p_t *g = &models[loaded];
@@ -231,8 +244,13 @@ int g2p_eval(int argc, char **argv) {
         progress_t p;
         progress_begin(&p, names[sys], "words", n_words);
         double t0 = progress_now();
-        attn_status_t st = attn__g2p_evaluate_ensemble(gs, loaded, &d, part, dev, test, dopts,
-                                                       &scores[sys], g2p_progress, &p);
+        attn_status_t st = ATTN_STATUS_OK;
+        if (o.errors && !(errors = g2p_errors_new(&gs[0]->phonemes)))
+            st = attn__fail(ATTN_STATUS_OUT_OF_MEMORY, "--errors: out of memory");
+        if (st == ATTN_STATUS_OK)
+            st = attn__g2p_evaluate_ensemble(gs, loaded, &d, part, dev, test, dopts,
+                                             &scores[sys], g2p_progress, &p,
+                                             errors ? g2p_errors_word : NULL, errors);
         if (st != ATTN_STATUS_OK) {
             g2p_progress_clear(&p);
             rc = cli_library_error(cmd, "evaluating", st);
@@ -246,7 +264,10 @@ int g2p_eval(int argc, char **argv) {
     if (o.ensemble)
         for (int m = 0; m < loaded; m++) attn__g2p_free(gs[m]);
     attn__dict_free(&d);
-    if (rc != CLI_EXIT_OK) return rc;
+    if (rc != CLI_EXIT_OK) {
+        g2p_errors_free(errors);
+        return rc;
+    }
 
     /* the table: one row per length bucket, WER and PER per model */
     bucket_t b[MAX_MODELS][BUCKETS];
@@ -292,9 +313,14 @@ int g2p_eval(int argc, char **argv) {
         char err[512];
         if (svg_plot_write(o.plot, &plot, err, sizeof err) != 0) {
             fprintf(stderr, "attn %s: --plot: %s\n", cmd, err);
+            g2p_errors_free(errors);
             return CLI_EXIT_FAILED;
         }
         printf("\nplot: %s\n", o.plot);
     }
-    return CLI_EXIT_OK;
+    if (errors) {
+        rc = g2p_errors_finish(errors, cmd, o.errors, 12);
+        g2p_errors_free(errors);
+    }
+    return rc;
 }

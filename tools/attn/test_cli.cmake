@@ -410,6 +410,35 @@ run(0 g2p-eval-ensemble ARGS g2p eval --ensemble --model "${model}"
         "\n +ensemble of 2 *\n")
 run(2 g2p-eval-ensemble-one ARGS g2p eval --ensemble --model "${model}"
     --test "${g2p_dir}/test.tsv" ERR "--ensemble decodes two or more --model files together")
+# eval --errors FILE: the wrong words, one line each after the header, as many as reported.
+run(0 g2p-eval-errors ARGS g2p eval --model "${model}" --test "${g2p_dir}/test.tsv" --threads 1
+    --errors "${g2p_dir}/errors.tsv"
+    OUT "\nerrors: [0-9] of 5 words wrong -> .*errors.tsv\n"
+        "\nphoneme errors against the closest reference: [0-9]+\n  [0-9]+ substitutions")
+set(errors_ok 0)
+if(EXISTS "${g2p_dir}/errors.tsv")
+  execute_process(COMMAND ${ATTN} g2p eval --model "${model}" --test "${g2p_dir}/test.tsv"
+                          --threads 1 --errors "${g2p_dir}/errors.tsv"
+                  OUTPUT_VARIABLE eout ERROR_QUIET)
+  string(REGEX MATCH "errors: ([0-9]) of 5" m "${eout}")
+  file(STRINGS "${g2p_dir}/errors.tsv" elines)
+  list(LENGTH elines en)
+  list(GET elines 0 eheader)
+  math(EXPR ewrong "${en} - 1")
+  if(m AND ewrong EQUAL CMAKE_MATCH_1
+     AND eheader STREQUAL "word\toutput\tclosest_reference\tedits")
+    set(errors_ok 1)
+  endif()
+endif()
+if(errors_ok)
+  message("ok   g2p-eval-errors-file")
+else()
+  message("FAIL g2p-eval-errors-file: errors.tsv does not list the reported wrong words")
+  math(EXPR failures "${failures} + 1")
+endif()
+run(2 g2p-eval-errors-two ARGS g2p eval --model "${model}" --model "${model}" --errors x.tsv
+    ERR "--errors analyses one system: give one --model, or --ensemble")
+run(2 g2p-eval-errors-empty ARGS g2p eval --errors= ERR "--errors needs a file name")
 # eval --dev FILE: the words the trainer held out of FILE (its 2 dev words here).
 run(0 g2p-eval-dev ARGS g2p eval --model "${model}" --dev "${g2p_dir}/train.tsv" --threads 1
     OUT "^attn g2p eval: 2 words, the dev part of .*train.tsv \\(50 permille")
