@@ -119,6 +119,23 @@ ATTN_API const char *attn_kernel_name(attn_kernel_t kernel);
  * have unless the ATTN_ISA environment variable names a narrower one. */
 ATTN_API const char *attn_simd_isa(void);
 
+/* The precision of the layers' dense products (linear layers, RNN cells, the attention
+ * layers' projections; not the attention kernels), for the whole process, as PyTorch's
+ * torch.set_float32_matmul_precision sets it:
+ *   HIGHEST  fp32 operands and sums (OpenBLAS sgemm): the default;
+ *   MEDIUM   operands rounded to bfloat16, products and sums in fp32, on CPUs with bf16
+ *            matrix units (Intel AMX: Sapphire Rapids and later), several times the speed;
+ *            elsewhere the same as HIGHEST.
+ * Either way results do not depend on the thread count. */
+typedef enum attn_matmul_precision {
+    ATTN_MATMUL_HIGHEST = 0,
+    ATTN_MATMUL_MEDIUM = 1
+} attn_matmul_precision_t;
+ATTN_API attn_status_t attn_set_matmul_precision(attn_matmul_precision_t precision);
+ATTN_API attn_matmul_precision_t attn_get_matmul_precision(void);
+/* What the layers' products run on now: "amx-bf16" or "sgemm". */
+ATTN_API const char *attn_matmul_engine(void);
+
 /* ---------------------------------------------------------------------------------------------
  * Tensors
  * ------------------------------------------------------------------------------------------- */
