@@ -39,6 +39,8 @@ const char cli_bench_train_usage[] =
     "  --steps=N           timed steps after 3 warm-up steps (default 20)\n"
     "  --d-model=N --layers=N --heads=N --ff=N --hidden=N   model size (default: the\n"
     "                      Transformer 3+3 layers, width 256, 4 heads, ff 1024; RNN hidden 256)\n"
+    "  --matmul-precision=P  attn's products: highest (fp32, default) or medium (bf16\n"
+    "                      operands on AMX-BF16 CPUs; PyTorch's stay fp32)\n"
     "  --no-torch          time attn only\n"
     "  --json=FILE         also write the results as JSON\n";
 
@@ -250,6 +252,15 @@ int cli_cmd_bench_train(int argc, char **argv) {
         }
         if ((r = cli_option_value(cmd, argc, argv, &i, "--json", &v)) < 0) return CLI_EXIT_USAGE;
         if (r > 0) { json = v; continue; }
+        r = cli_option_value(cmd, argc, argv, &i, "--matmul-precision", &v);
+        if (r < 0) return CLI_EXIT_USAGE;
+        if (r > 0) {
+            if (strcmp(v, "highest") && strcmp(v, "medium"))
+                return cli_usage_error(cmd, "--matmul-precision=%s: use highest or medium", v);
+            attn_set_matmul_precision(strcmp(v, "medium") ? ATTN_MATMUL_HIGHEST
+                                                          : ATTN_MATMUL_MEDIUM);
+            continue;
+        }
         if (!strcmp(argv[i], "--no-torch")) { torch = 0; continue; }
         if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
             fputs(cli_bench_train_usage, stdout);
@@ -287,8 +298,9 @@ int cli_cmd_bench_train(int argc, char **argv) {
         free(job);
     }
     attn__pairs_free(&pairs);
-    printf("\ntraining steps, %d threads, batches of <= %ld padded tokens, %ld timed steps\n",
-           nthreads, tokens, steps);
+    printf("\ntraining steps, %d threads, batches of <= %ld padded tokens, %ld timed steps; attn's "
+           "products on %s%s\n", nthreads, tokens, steps, attn_matmul_engine(),
+           strcmp(attn_matmul_engine(), "sgemm") ? " (PyTorch's stay fp32)" : "");
     printf("%-14s %10s %14s %14s %9s\n", "model", "params", "attn tok/s", "torch tok/s", "speed-up");
     for (int i = 0; i < nres; i++) {
         const result_t *r = &res[i];

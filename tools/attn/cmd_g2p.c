@@ -96,6 +96,8 @@ const char cli_g2p_usage[] =
     "  --resume            continue from PATH.last exactly (weights, optimizer, data order,\n"
     "                      best dev WER); the training options come from the checkpoint, and\n"
     "                      --steps may be raised\n"
+    "  --matmul-precision P  highest (default: fp32 products) or medium (bf16 operands,\n"
+    "                      fp32 sums, on CPUs with AMX-BF16: several times faster)\n"
     "  --threads N         threads\n"
     "\n"
     "Evaluation (attn g2p eval): each unique word once; correct when the output equals any\n"

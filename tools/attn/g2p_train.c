@@ -48,7 +48,7 @@ enum {
     O_MODEL_TYPE, O_LAYERS, O_ENC_LAYERS, O_DEC_LAYERS, O_D_MODEL, O_HEADS, O_FF, O_HIDDEN,
     O_CELL, O_SCORE, O_DROPOUT, O_ATTN_DROPOUT, O_LABEL_SMOOTHING, O_LR, O_WARMUP, O_SCHEDULE, O_STEPS,
     O_BATCH_TOKENS, O_CLIP, O_SEED, O_TRAIN, O_TEST, O_DICT, O_EVAL_EVERY, O_DEV_WORDS,
-    O_DEV_PERMILLE, O_KEEP_LAST, O_OUT, O_TIME_LIMIT, O_RESUME, O_THREADS, O_COUNT
+    O_DEV_PERMILLE, O_KEEP_LAST, O_MATMUL, O_OUT, O_TIME_LIMIT, O_RESUME, O_THREADS, O_COUNT
 };
 
 static void init_options(opt_t *o) {
@@ -97,6 +97,8 @@ static void init_options(opt_t *o) {
                             "a number of thousandths", G2P_DEV_PERMILLE, 0, 0, 0},
         [O_KEEP_LAST] = {"--keep-last", K_INT, KEEP_CHANGE, 0, 1000000, NULL,
                          "a number of snapshots (0: none)", 0, 0, 0, 0},
+        [O_MATMUL] = {"--matmul-precision", K_STR, KEEP_SAME, 0, 0, "highest|medium",
+                      "a precision", 0, 0, "highest", 0},
         [O_OUT] = {"--out", K_STR, KEEP_NOT, 0, 0, NULL, "a path", 0, 0, NULL, 0},
         [O_TIME_LIMIT] = {"--time-limit", K_DOUBLE, KEEP_NOT, 0.001, 1e7, NULL,
                           "minutes (a positive number)", 0, 0, 0, 0},
@@ -804,6 +806,8 @@ int g2p_train(int argc, char **argv) {
         goto end;
     }
     if ((rc = g2p_set_threads(cmd, o[O_THREADS].i)) != CLI_EXIT_OK) goto end;
+    attn_set_matmul_precision(strcmp(o[O_MATMUL].s, "medium") ? ATTN_MATMUL_HIGHEST
+                                                               : ATTN_MATMUL_MEDIUM);
 
     /* the data */
     int standard = o[O_TRAIN].s[0] != '\0';
@@ -925,10 +929,13 @@ int g2p_train(int argc, char **argv) {
         printf(", %lld pronunciations skipped (too long or unknown symbols)",
                (long long)(skipped + skipped_dev));
     printf("\ntraining: %lld steps, %s lr %g warmup %lld, batches of %lld tokens, clip %g, "
-           "label smoothing %g, seed %ld, %d threads\n",
+           "label smoothing %g, seed %ld, %d threads, products on %s\n",
            (long long)o[O_STEPS].i, sched, o[O_LR].d, (long long)o[O_WARMUP].i,
            (long long)o[O_BATCH_TOKENS].i, o[O_CLIP].d, o[O_LABEL_SMOOTHING].d, o[O_SEED].i,
-           (int)attn_get_num_threads());
+           (int)attn_get_num_threads(), attn_matmul_engine());
+    if (!strcmp(o[O_MATMUL].s, "medium") && strcmp(attn_matmul_engine(), "amx-bf16"))
+        printf("(--matmul-precision medium: this CPU has no AMX-BF16, so the products stay "
+               "fp32)\n");
     if (o[O_RESUME].i) {
         printf("resuming from %s at step %lld (epoch %lld, batch %lld)", r->last,
                (long long)r->st.step, (long long)r->st.epoch, (long long)r->st.position);

@@ -322,6 +322,14 @@ if(curve_problems)
 else()
   message("ok   g2p-train-curve")
 endif()
+# --matmul-precision medium: bf16 products where the CPU has AMX-BF16, fp32 elsewhere (said).
+run(0 g2p-train-matmul-medium ARGS g2p train ${tiny} --steps 12 --matmul-precision medium
+    --out "${g2p_dir}/mm.safetensors" OUT "threads, products on (amx-bf16|sgemm)\n"
+    "\ndone at step 12 of 12")
+run(2 g2p-train-matmul-bad ARGS g2p train --matmul-precision low
+    ERR "--matmul-precision must be one of highest,medium, not 'low'")
+run(2 g2p-resume-matmul ARGS g2p train --resume --matmul-precision highest
+    --out "${g2p_dir}/mm.safetensors" ERR "--matmul-precision highest differs from the run")
 # Attention dropout: the Transformer trains with it and records it; the RNNs refuse it.
 run(0 g2p-train-attention-dropout ARGS g2p train ${tiny} --steps 12 --attention-dropout 0.2
     --out "${g2p_dir}/ad.safetensors" OUT "dropout 0\\.1, attention dropout 0\\.2: "
