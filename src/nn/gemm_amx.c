@@ -276,6 +276,36 @@ static void block_item(void *ctx, int64_t item, int thread) {
     _tile_release();
 }
 
+/* The packed operands' memory: one buffer kept from call to call (a fresh allocation of
+ * megabytes each time went back to the kernel and came back as page faults, ~10% of a
+ * training step), taken by one caller at a time; a second concurrent caller allocates its
+ * own. */
+static pthread_mutex_t cache_lock = PTHREAD_MUTEX_INITIALIZER;
+static void *cache;
+static size_t cache_bytes;
+
+static void *take_buffer(size_t bytes, int *cached) {
+    *cached = 0;
+    if (pthread_mutex_trylock(&cache_lock) == 0) {
+        if (cache_bytes < bytes) {
+            free(cache);
+            cache = malloc(bytes);
+            cache_bytes = cache ? bytes : 0;
+        }
+        if (cache) {
+            *cached = 1;
+            return cache;
+        }
+        pthread_mutex_unlock(&cache_lock);
+    }
+    return malloc(bytes);
+}
+
+static void give_buffer(void *p, int cached) {
+    if (cached) pthread_mutex_unlock(&cache_lock);
+    else free(p);
+}
+
 void attn__gemm_bf16_amx(int trans_a, int trans_b, int64_t M, int64_t N, int64_t K, float alpha,
                          const float *A, int64_t lda, const float *B, int64_t ldb, float beta,
                          float *C, int64_t ldc) {
@@ -284,15 +314,16 @@ void attn__gemm_bf16_amx(int trans_a, int trans_b, int64_t M, int64_t N, int64_t
                (K + KS - 1) / KS * KS, 0, alpha, beta, A, B, lda, ldb, C, ldc, NULL, NULL, 0, 0};
     if (J.Kp == 0) J.Kp = KS; /* K = 0: one step of zeros, C = beta * C */
     J.Ka = J.Kp + 32;
-    J.Ap = malloc(sizeof *J.Ap * (size_t)(J.Mp * J.Ka));
-    J.Bp = malloc(sizeof *J.Bp * (size_t)(J.Np * J.Kp));
-    if (!J.Ap || !J.Bp) {
+    const size_t a_elems = (size_t)(J.Mp * J.Ka), b_elems = (size_t)(J.Np * J.Kp);
+    int cached;
+    uint16_t *buf = take_buffer(sizeof *buf * (a_elems + b_elems), &cached);
+    if (!buf) {
         /* out of memory for the packed copies: the plain loop, which needs none */
-        free(J.Ap);
-        free(J.Bp);
         attn__gemm_bf16_ref(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
         return;
     }
+    J.Ap = buf;
+    J.Bp = buf + a_elems;
     const double flops = 2.0 * (double)M * (double)N * (double)K;
     J.a_items = J.Mp / 16;
     const int64_t packs = J.a_items + J.Np / 16;
@@ -300,6 +331,5 @@ void attn__gemm_bf16_amx(int trans_a, int trans_b, int64_t M, int64_t N, int64_t
     J.item_cols = (J.Np + ITEM_C - 1) / ITEM_C;
     const int64_t items = (J.Mp + ITEM_R - 1) / ITEM_R * J.item_cols;
     attn__parallel_for(items, attn__threads_for(items, flops / 8.0), block_item, &J);
-    free(J.Ap);
-    free(J.Bp);
+    give_buffer(buf, cached);
 }
