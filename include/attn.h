@@ -124,8 +124,9 @@ ATTN_API const char *attn_simd_isa(void);
  * torch.set_float32_matmul_precision sets it:
  *   HIGHEST  fp32 operands and sums (OpenBLAS sgemm): the default;
  *   MEDIUM   operands rounded to bfloat16, products and sums in fp32, on CPUs with bf16
- *            matrix units (Intel AMX: Sapphire Rapids and later), several times the speed;
- *            elsewhere the same as HIGHEST.
+ *            units: Intel AMX (Sapphire Rapids and later), several times the speed, or
+ *            AVX512_BF16 (Zen 4 and later, Cooper Lake), up to twice; elsewhere the same as
+ *            HIGHEST.
  * Either way results do not depend on the thread count. */
 typedef enum attn_matmul_precision {
     ATTN_MATMUL_HIGHEST = 0,
@@ -133,7 +134,7 @@ typedef enum attn_matmul_precision {
 } attn_matmul_precision_t;
 ATTN_API attn_status_t attn_set_matmul_precision(attn_matmul_precision_t precision);
 ATTN_API attn_matmul_precision_t attn_get_matmul_precision(void);
-/* What the layers' products run on now: "amx-bf16" or "sgemm". */
+/* What the layers' products run on now: "amx-bf16", "avx512-bf16" or "sgemm". */
 ATTN_API const char *attn_matmul_engine(void);
 
 /* ---------------------------------------------------------------------------------------------

@@ -64,9 +64,13 @@ void attn__gemm(int trans_a, int trans_b, int64_t M, int64_t N, int64_t K, float
                 const float *A, int64_t lda, const float *B, int64_t ldb, float beta, float *C,
                 int64_t ldc) {
     if (M <= 0 || N <= 0) return;
-    if (attn_get_matmul_precision() == ATTN_MATMUL_MEDIUM && attn__amx_bf16_available()) {
-        attn__gemm_bf16_amx(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
-        return;
+    if (attn_get_matmul_precision() == ATTN_MATMUL_MEDIUM) {
+        const int engine = attn__bf16_engine();
+        if (engine != ATTN__BF16_NONE) {
+            attn__gemm_bf16_x86(engine, trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta,
+                                C, ldc);
+            return;
+        }
     }
     if (openblas_get_num_threads() != 1) openblas_set_num_threads(1);
     gemm_job_t J = {trans_a, trans_b, M, N, K, alpha, beta, A, B, lda, ldb, ldc, C, M >= N, 0};

@@ -1,5 +1,5 @@
-/* The plain reference for the bf16 products (nn/gemm_bf16.h), the availability answer of
- * builds without the AMX kernel, and the process-wide matmul precision (attn.h). */
+/* The plain reference for the bf16 products (nn/gemm_bf16.h), the engine answer of builds
+ * without the x86 kernels, and the process-wide matmul precision (attn.h). */
 #include "nn/gemm_bf16.h"
 
 #include "core/half.h"
@@ -24,12 +24,13 @@ void attn__gemm_bf16_ref(int trans_a, int trans_b, int64_t M, int64_t N, int64_t
         }
 }
 
-#if !ATTN_HAVE_AMX_GEMM
-int attn__amx_bf16_available(void) { return 0; }
+#if !ATTN_HAVE_X86_BF16_GEMM
+int attn__bf16_engine(void) { return ATTN__BF16_NONE; }
 
-void attn__gemm_bf16_amx(int trans_a, int trans_b, int64_t M, int64_t N, int64_t K, float alpha,
-                         const float *A, int64_t lda, const float *B, int64_t ldb, float beta,
-                         float *C, int64_t ldc) {
+void attn__gemm_bf16_x86(int engine, int trans_a, int trans_b, int64_t M, int64_t N, int64_t K,
+                         float alpha, const float *A, int64_t lda, const float *B, int64_t ldb,
+                         float beta, float *C, int64_t ldc) {
+    (void)engine;
     attn__gemm_bf16_ref(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
 }
 #endif
@@ -49,6 +50,10 @@ attn_matmul_precision_t attn_get_matmul_precision(void) {
 }
 
 const char *attn_matmul_engine(void) {
-    return attn_get_matmul_precision() == ATTN_MATMUL_MEDIUM && attn__amx_bf16_available()
-               ? "amx-bf16" : "sgemm";
+    if (attn_get_matmul_precision() != ATTN_MATMUL_MEDIUM) return "sgemm";
+    switch (attn__bf16_engine()) {
+    case ATTN__BF16_AMX: return "amx-bf16";
+    case ATTN__BF16_AVX512: return "avx512-bf16";
+    default: return "sgemm";
+    }
 }

@@ -933,9 +933,9 @@ int g2p_train(int argc, char **argv) {
            (long long)o[O_STEPS].i, sched, o[O_LR].d, (long long)o[O_WARMUP].i,
            (long long)o[O_BATCH_TOKENS].i, o[O_CLIP].d, o[O_LABEL_SMOOTHING].d, o[O_SEED].i,
            (int)attn_get_num_threads(), attn_matmul_engine());
-    if (!strcmp(o[O_MATMUL].s, "medium") && strcmp(attn_matmul_engine(), "amx-bf16"))
-        printf("(--matmul-precision medium: this CPU has no AMX-BF16, so the products stay "
-               "fp32)\n");
+    if (!strcmp(o[O_MATMUL].s, "medium") && !strcmp(attn_matmul_engine(), "sgemm"))
+        printf("(--matmul-precision medium: this CPU has neither AVX512-BF16 nor AMX-BF16, so "
+               "the products stay fp32)\n");
     if (o[O_RESUME].i) {
         printf("resuming from %s at step %lld (epoch %lld, batch %lld)", r->last,
                (long long)r->st.step, (long long)r->st.epoch, (long long)r->st.position);

@@ -322,9 +322,10 @@ if(curve_problems)
 else()
   message("ok   g2p-train-curve")
 endif()
-# --matmul-precision medium: bf16 products where the CPU has AMX-BF16, fp32 elsewhere (said).
+# --matmul-precision medium: bf16 products where the CPU has AVX512-BF16 or AMX-BF16, fp32
+# elsewhere (said).
 run(0 g2p-train-matmul-medium ARGS g2p train ${tiny} --steps 12 --matmul-precision medium
-    --out "${g2p_dir}/mm.safetensors" OUT "threads, products on (amx-bf16|sgemm)\n"
+    --out "${g2p_dir}/mm.safetensors" OUT "threads, products on (amx-bf16|avx512-bf16|sgemm)\n"
     "\ndone at step 12 of 12")
 run(2 g2p-train-matmul-bad ARGS g2p train --matmul-precision low
     ERR "--matmul-precision must be one of highest,medium, not 'low'")

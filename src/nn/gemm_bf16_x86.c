@@ -1,23 +1,31 @@
-/* AMX-BF16 products for attn__gemm at ATTN_MATMUL_MEDIUM (see nn/gemm_bf16.h). Compiled into
- * an object of its own with -mamx-tile -mamx-bf16 and AVX-512 (F, BW, BF16: every CPU with
- * AMX has them), and called only after attn__amx_bf16_available() said the CPU and OS have
- * them all.
+/* The bf16 products of attn__gemm at ATTN_MATMUL_MEDIUM (see nn/gemm_bf16.h) on x86, with
+ * one packing of the operands and two engines that compute from it:
+ *   amx          Intel's AMX tile unit (Sapphire Rapids and later): TDPBF16PS on tiles;
+ *   avx512-bf16  AVX512_BF16's VDPBF16PS on 16-float vectors (Zen 4 and later, Cooper Lake,
+ *                and every AMX CPU): two products per lane and instruction, twice the
+ *                lanes' fp32 FMA rate.
+ * Compiled into an object of its own with -mamx-tile -mamx-bf16 and AVX-512 (F, BW, BF16),
+ * and called only after attn__bf16_engine() said which of them the CPU and OS have.
  *
- * A block of C of 32 x 32 is four 16 x 16 fp32 accumulator tiles (tmm0-3). Each step of 32
- * along K loads two A tiles (16 rows x 32 bf16 of op(A), tmm4-5) and two B tiles (16 pairs of
- * K rows x 16 columns of op(B), the two rows of a pair interleaved, tmm6-7) and issues four
- * TDPBF16PS. The operands are first packed into those layouts, rounded to bf16, zero-padded
- * (K to a multiple of 32, M and N to 32), so every block is whole:
+ * The operands are packed once, rounded to bf16, zero-padded (K to a multiple of 32, M and N
+ * to 32), so every block is whole:
  *   Ap [Mp][Ka]             the rows of op(A) (Ka = Kp + 32: rows 64 bytes apart from a
  *                           multiple of 4 KB, which would put a tile's 16 rows in one
  *                           cache set)
  *   Bp [Np/16][Kp/2][16][2] op(B) by 16 columns, K rows in pairs
+ * AMX: a block of C of 32 x 32 is four 16 x 16 fp32 accumulator tiles (tmm0-3); each step of
+ * 32 along K loads two A tiles (16 rows x 32 bf16 of Ap, tmm4-5) and two B tiles (16 pairs of
+ * K rows x 16 columns of Bp, tmm6-7) and issues four TDPBF16PS.
+ * AVX512-BF16: the same block is four strips of 8 rows x 32 columns in 16 registers; each
+ * pair of K rows loads two vectors of Bp (16 columns x 2 each) and broadcasts each row's pair
+ * of Ap (one 32-bit element), 16 VDPBF16PS a pair.
  * Packing converts 32 floats at a time (VCVTNE2PS2BF16: to nearest even, as attn__f32_to_bf16
  * but for subnormal floats, which become zero) and transposes 16 x 16 blocks of bf16 pairs in
  * registers where op(A) or op(B) runs the wrong way in memory; the ragged edges go element
- * by element. Packing (rows of A and columns of B, 16 at a time) and the blocks are items on attn's
- * thread pool; the blocks depend on the shape alone and each element of C is one block's
- * fixed sequence of steps, so the bits do not depend on the threads. */
+ * by element. Packing (rows of A and columns of B, 16 at a time) and the blocks are items on
+ * attn's thread pool; the blocks depend on the shape alone and each element of C is one
+ * block's fixed sequence of steps, so the bits do not depend on the threads (they may differ
+ * between the engines, which sum in different orders). */
 #include "nn/gemm_bf16.h"
 
 #include "core/half.h"
@@ -38,35 +46,37 @@ enum {
     ITEM_C = 128,
 };
 
-/* ---- is the tile unit usable? ---------------------------------------------------------- */
+/* ---- which engine can run? ------------------------------------------------------------ */
 
-static int amx_usable;
-static pthread_once_t amx_once = PTHREAD_ONCE_INIT;
+static int engine_found = ATTN__BF16_NONE;
+static pthread_once_t probe_once = PTHREAD_ONCE_INIT;
 
-static void amx_probe(void) {
+static void probe(void) {
     unsigned a, b, c, d;
     if (!__get_cpuid(1, &a, &b, &c, &d) || !(c & (1u << 27))) return; /* OSXSAVE */
     if (!__get_cpuid_count(7, 0, &a, &b, &c, &d)) return;
-    if (!(d & (1u << 22)) || !(d & (1u << 24))) return; /* AMX-BF16, AMX-TILE */
+    const unsigned amx_bits = d;
     if (!(b & (1u << 16)) || !(b & (1u << 30))) return; /* AVX512F, AVX512BW */
     unsigned a1, b1, c1, d1;
     if (!__get_cpuid_count(7, 1, &a1, &b1, &c1, &d1) || !(a1 & (1u << 5))) return; /* BF16 */
     unsigned lo, hi;
     __asm__ volatile("xgetbv" : "=a"(lo), "=d"(hi) : "c"(0));
     (void)hi;
-    if ((lo & 0xe6u) != 0xe6u) return;           /* SSE, AVX, AVX-512 state saved by the OS */
+    if ((lo & 0xe6u) != 0xe6u) return; /* SSE, AVX, AVX-512 state saved by the OS */
+    engine_found = ATTN__BF16_AVX512;
+    if (!(amx_bits & (1u << 22)) || !(amx_bits & (1u << 24))) return; /* AMX-BF16, AMX-TILE */
     if ((lo & (3u << 17)) != (3u << 17)) return; /* XTILECFG, XTILEDATA enabled by the OS */
 #ifdef __linux__
     /* Linux hands out the 8 KB of tile state only on request: ARCH_REQ_XCOMP_PERM for
      * XFEATURE_XTILEDATA (arch/x86/include/uapi/asm/prctl.h) */
     if (syscall(SYS_arch_prctl, 0x1023, 18) != 0) return;
 #endif
-    amx_usable = 1;
+    engine_found = ATTN__BF16_AMX;
 }
 
-int attn__amx_bf16_available(void) {
-    pthread_once(&amx_once, amx_probe);
-    return amx_usable;
+int attn__bf16_engine(void) {
+    pthread_once(&probe_once, probe);
+    return engine_found;
 }
 
 /* ---- packing --------------------------------------------------------------------------- */
@@ -229,8 +239,10 @@ static void load_config(void) {
     _tile_loadconfig(&c);
 }
 
+/* ---- the blocks: AMX ------------------------------------------------------------------- */
+
 /* the block of C at rows i0, columns j0 (multiples of 32) */
-static void block(const job_t *J, int64_t i0, int64_t j0) {
+static void block_amx(const job_t *J, int64_t i0, int64_t j0) {
     const int64_t Kp = J->Kp, Ka = J->Ka, half = Kp / 2;
     const uint16_t *a0 = J->Ap + i0 * Ka, *a1 = a0 + 16 * Ka;
     const uint16_t *b0 = J->Bp + (j0 / 16) * half * 32, *b1 = b0 + half * 32;
@@ -264,7 +276,7 @@ static void block(const job_t *J, int64_t i0, int64_t j0) {
     }
 }
 
-static void block_item(void *ctx, int64_t item, int thread) {
+static void block_item_amx(void *ctx, int64_t item, int thread) {
     (void)thread;
     const job_t *J = ctx;
     const int64_t ir = item / J->item_cols, ic = item % J->item_cols;
@@ -272,8 +284,64 @@ static void block_item(void *ctx, int64_t item, int thread) {
     const int64_t j_end = (ic + 1) * ITEM_C < J->Np ? (ic + 1) * ITEM_C : J->Np;
     load_config();
     for (int64_t i = ir * ITEM_R; i < i_end; i += BLK)
-        for (int64_t j = ic * ITEM_C; j < j_end; j += BLK) block(J, i, j);
+        for (int64_t j = ic * ITEM_C; j < j_end; j += BLK) block_amx(J, i, j);
     _tile_release();
+}
+
+/* ---- the blocks: AVX512-BF16 ------------------------------------------------------------ */
+
+/* C[r][0 .. cols) = alpha * acc + beta * C, the 32 columns of one row as two vectors */
+static inline void store_row(const job_t *J, float *c, __m512 lo, __m512 hi, int64_t cols) {
+    const __mmask16 m0 = cols >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << cols) - 1);
+    const __mmask16 m1 = cols >= 32   ? (__mmask16)0xffff
+                         : cols > 16 ? (__mmask16)((1u << (cols - 16)) - 1) : (__mmask16)0;
+    const __m512 alpha = _mm512_set1_ps(J->alpha);
+    lo = _mm512_mul_ps(alpha, lo);
+    hi = _mm512_mul_ps(alpha, hi);
+    if (J->beta != 0.0f) {
+        const __m512 beta = _mm512_set1_ps(J->beta);
+        lo = _mm512_add_ps(lo, _mm512_mul_ps(beta, _mm512_maskz_loadu_ps(m0, c)));
+        hi = _mm512_add_ps(hi, _mm512_mul_ps(beta, _mm512_maskz_loadu_ps(m1, c + 16)));
+    }
+    _mm512_mask_storeu_ps(c, m0, lo);
+    _mm512_mask_storeu_ps(c + 16, m1, hi);
+}
+
+/* rows i0 .. i0 + 7 of C (those below M), columns j0 .. j0 + 31 (those below N) */
+static void strip_avx512(const job_t *J, int64_t i0, int64_t j0) {
+    enum { R = 8 };
+    const int64_t half = J->Kp / 2, Ka = J->Ka;
+    const uint16_t *b0 = J->Bp + (j0 / 16) * half * 32, *b1 = b0 + half * 32;
+    const uint16_t *a = J->Ap + i0 * Ka;
+    __m512 acc[R][2];
+    for (int r = 0; r < R; r++) acc[r][0] = acc[r][1] = _mm512_setzero_ps();
+    for (int64_t kp = 0; kp < half; kp++) {
+        const __m512bh v0 = (__m512bh)_mm512_loadu_si512(b0 + kp * 32);
+        const __m512bh v1 = (__m512bh)_mm512_loadu_si512(b1 + kp * 32);
+#pragma GCC unroll 8
+        for (int r = 0; r < R; r++) {
+            int32_t pair;
+            memcpy(&pair, a + r * Ka + 2 * kp, sizeof pair);
+            const __m512bh x = (__m512bh)_mm512_set1_epi32(pair);
+            acc[r][0] = _mm512_dpbf16_ps(acc[r][0], x, v0);
+            acc[r][1] = _mm512_dpbf16_ps(acc[r][1], x, v1);
+        }
+    }
+    const int64_t rows = J->M - i0 < R ? J->M - i0 : R, cols = J->N - j0 < BLK ? J->N - j0 : BLK;
+    for (int64_t r = 0; r < rows; r++)
+        store_row(J, J->C + (i0 + r) * J->ldc + j0, acc[r][0], acc[r][1], cols);
+}
+
+/* the columns of one block of 32 stay in L1 while the item's rows go by in strips of 8; rows
+ * that are only padding (past M) are not computed */
+static void block_item_avx512(void *ctx, int64_t item, int thread) {
+    (void)thread;
+    const job_t *J = ctx;
+    const int64_t ir = item / J->item_cols, ic = item % J->item_cols;
+    const int64_t i_end = (ir + 1) * ITEM_R < J->M ? (ir + 1) * ITEM_R : J->M;
+    const int64_t j_end = (ic + 1) * ITEM_C < J->Np ? (ic + 1) * ITEM_C : J->Np;
+    for (int64_t j = ic * ITEM_C; j < j_end; j += BLK)
+        for (int64_t i = ir * ITEM_R; i < i_end; i += 8) strip_avx512(J, i, j);
 }
 
 /* The packed operands' memory: one buffer kept from call to call (a fresh allocation of
@@ -306,9 +374,9 @@ static void give_buffer(void *p, int cached) {
     else free(p);
 }
 
-void attn__gemm_bf16_amx(int trans_a, int trans_b, int64_t M, int64_t N, int64_t K, float alpha,
-                         const float *A, int64_t lda, const float *B, int64_t ldb, float beta,
-                         float *C, int64_t ldc) {
+void attn__gemm_bf16_x86(int engine, int trans_a, int trans_b, int64_t M, int64_t N, int64_t K,
+                         float alpha, const float *A, int64_t lda, const float *B, int64_t ldb,
+                         float beta, float *C, int64_t ldc) {
     if (M <= 0 || N <= 0) return;
     job_t J = {trans_a, trans_b, M, N, K, (M + BLK - 1) / BLK * BLK, (N + BLK - 1) / BLK * BLK,
                (K + KS - 1) / KS * KS, 0, alpha, beta, A, B, lda, ldb, C, ldc, NULL, NULL, 0, 0};
@@ -330,6 +398,7 @@ void attn__gemm_bf16_amx(int trans_a, int trans_b, int64_t M, int64_t N, int64_t
     attn__parallel_for(packs, attn__threads_for(packs, flops / 16.0), pack_item, &J);
     J.item_cols = (J.Np + ITEM_C - 1) / ITEM_C;
     const int64_t items = (J.Mp + ITEM_R - 1) / ITEM_R * J.item_cols;
-    attn__parallel_for(items, attn__threads_for(items, flops / 8.0), block_item, &J);
+    attn__parallel_for(items, attn__threads_for(items, flops / 8.0),
+                       engine == ATTN__BF16_AMX ? block_item_amx : block_item_avx512, &J);
     give_buffer(buf, cached);
 }
