@@ -40,7 +40,7 @@ const char cli_bench_train_usage[] =
     "  --d-model=N --layers=N --heads=N --ff=N --hidden=N   model size (default: the\n"
     "                      Transformer 3+3 layers, width 256, 4 heads, ff 1024; RNN hidden 256)\n"
     "  --matmul-precision=P  attn's products: highest (fp32, default) or medium (bf16\n"
-    "                      operands on AMX-BF16 CPUs; PyTorch's stay fp32)\n"
+    "                      operands on AMX-BF16 or AVX512-BF16 CPUs; PyTorch's stay fp32)\n"
     "  --no-torch          time attn only\n"
     "  --json=FILE         also write the results as JSON\n";
 

@@ -97,7 +97,7 @@ const char cli_g2p_usage[] =
     "                      best dev WER); the training options come from the checkpoint, and\n"
     "                      --steps may be raised\n"
     "  --matmul-precision P  highest (default: fp32 products) or medium (bf16 operands,\n"
-    "                      fp32 sums, on CPUs with AMX-BF16: several times faster)\n"
+    "                      fp32 sums, on CPUs with AMX-BF16 or AVX512-BF16: faster)\n"
     "  --threads N         threads\n"
     "\n"
     "Evaluation (attn g2p eval): each unique word once; correct when the output equals any\n"
