@@ -47,6 +47,19 @@ void attn__pack_cols(attn_src_t t, int64_t b, int64_t h, int64_t n0, int64_t row
     const int64_t pad = (rows + 15) / 16 * 16, zero_end = pad < ld ? pad : ld;
     int64_t base = b * t.stride[0] + h * t.stride[1] + n0 * t.stride[2];
     int64_t sn = t.stride[2], sd = t.stride[3];
+    if (t.dtype == ATTN_DTYPE_F32 && sd == 1) {
+        /* row by row: each row of T read once, contiguously (a column at a time reads a
+         * strided element per row, dim times over: most of the packing time of a ~10-query
+         * tile); the writes, one per column of dst, stay in the tile's few KiB */
+        const float *src = attn__f32(t) + base;
+        for (int64_t r = 0; r < rows; r++) {
+            const float *row = src + r * sn;
+            for (int64_t d = 0; d < dim; d++) dst[d * ld + r] = a * row[d];
+        }
+        for (int64_t d = 0; d < dim; d++)
+            for (int64_t r = rows; r < zero_end; r++) dst[d * ld + r] = 0.0f;
+        return;
+    }
     for (int64_t d = 0; d < dim; d++) {
         float *out = dst + d * ld;
         if (t.dtype == ATTN_DTYPE_F32) {

@@ -49,25 +49,23 @@ typedef struct {
     const float *Qt, *dOt, *lse, *di;
 } query_side;
 
-static query_side side_of(const bwd_job *J, int64_t b, int64_t h, int64_t qb) {
+static query_side side_at(const bwd_job *J, const float *base) {
     const attn__sdpa_t *p = J->p;
-    const float *base = J->packed + ((b * p->Hq + h) * J->nqb + qb) * J->side;
     const int64_t pw = J->pw;
     query_side qs = {base, base + p->D * pw, base + (p->D + p->Dv) * pw,
                      base + (p->D + p->Dv + 1) * pw};
     return qs;
 }
 
-/* pass 0: Di in double in index order; the packed query side, padded to pw columns (LSE is
- * +inf where a row is fully hidden, so that 2^(s - LSE) = 0). */
-static void query_item(void *ctx, int64_t item, int thread) {
-    (void)thread;
-    const bwd_job *J = ctx;
+/* The query side of block qb of head (b, h) into base (J->side floats), and its Di into di:
+ * Di in double in index order; the packed side padded to pw columns (LSE is +inf where a row
+ * is fully hidden, so that 2^(s - LSE) = 0). */
+static void pack_side(const bwd_job *J, int64_t b, int64_t h, int64_t qb, float *base,
+                      float *di) {
     const attn__sdpa_t *p = J->p;
-    int64_t qb = item % J->nqb, bh = item / J->nqb, b = bh / p->Hq, h = bh % p->Hq;
+    const int64_t bh = b * p->Hq + h;
     int64_t i0 = qb * BR, rows = attn__min64(BR, p->Nq - i0);
     const float *O = attn__f32(J->o), *dO = attn__f32(J->d_o);
-    float *di = J->di + bh * p->Nq + i0;
     /* four rows at a time: four independent chains of double adds (each row's sum in index
      * order, as one row alone would have it) */
     const int64_t so = J->o.stride[3], sg = J->d_o.stride[3];
@@ -84,7 +82,6 @@ static void query_item(void *ctx, int64_t item, int thread) {
                 acc[k] += (double)orow[k][e * so] * (double)grow[k][e * sg];
         for (int64_t k = 0; k < 4 && r0 + k < rows; k++) di[r0 + k] = (float)acc[k];
     }
-    float *base = J->packed + item * J->side;
     const int64_t pw = J->pw;
     attn__pack_cols(J->q, b, h, i0, rows, p->D, p->scale * LOG2E, base, pw);
     attn__pack_cols(J->d_o, b, h, i0, rows, p->Dv, 1.0f, base + p->D * pw, pw);
@@ -94,6 +91,16 @@ static void query_item(void *ctx, int64_t item, int thread) {
         lse[r] = r < rows && l[r] != -INFINITY ? l[r] * LOG2E : INFINITY;
         dpad[r] = r < rows ? di[r] : 0.0f;
     }
+}
+
+/* pass 0: the query side of one block, into the packed array */
+static void query_item(void *ctx, int64_t item, int thread) {
+    (void)thread;
+    const bwd_job *J = ctx;
+    const attn__sdpa_t *p = J->p;
+    int64_t qb = item % J->nqb, bh = item / J->nqb;
+    pack_side(J, bh / p->Hq, bh % p->Hq, qb, J->packed + item * J->side,
+              J->di + bh * p->Nq + qb * BR);
 }
 
 /* P^T and dS^T of one tile: St becomes P^T, dPt becomes dS^T. */
@@ -154,7 +161,8 @@ static void key_group_item(void *ctx, int64_t item, int thread) {
             float *dq = J->dq_part + ((g * p->B + b) * p->Hq + h) * p->Nq * D;
             for (int64_t qb = istart / BR; qb < J->nqb; qb++) {
                 int64_t i0 = qb * BR, rows = attn__min64(BR, p->Nq - i0), ldq, ldo;
-                query_side qs = side_of(J, b, h, qb);
+                query_side qs =
+                    side_at(J, J->packed + ((b * p->Hq + h) * J->nqb + qb) * J->side);
                 const float *Qr = attn__tile_rows(t, J->q, b, h, i0, rows, D, Qp, &ldq);
                 const float *dOr = attn__tile_rows(t, J->d_o, b, h, i0, rows, Dv, dOp, &ldo);
                 grad_tile(J, b, h, i0, rows, j0, live, Kr, ldk, Vr, ldv, &qs, St, dPt);
@@ -169,15 +177,10 @@ static void key_group_item(void *ctx, int64_t item, int thread) {
 }
 
 /* pass 2: dQ = scale * (dQ_0 + dQ_1 + ...) for one block of queries */
-static void dq_sum_item(void *ctx, int64_t item, int thread) {
-    (void)thread;
-    const bwd_job *J = ctx;
+static void dq_rows(const bwd_job *J, int64_t b, int64_t h, int64_t i0, int64_t rows,
+                    const float *src, size_t part) {
     const attn__sdpa_t *p = J->p;
     const int64_t D = p->D;
-    int64_t qb = item % J->nqb, bh = item / J->nqb, b = bh / p->Hq, h = bh % p->Hq;
-    int64_t i0 = qb * BR, rows = attn__min64(BR, p->Nq - i0);
-    size_t part = (size_t)(p->B * p->Hq * p->Nq * D);
-    const float *src = J->dq_part + (bh * p->Nq + i0) * D;
     for (int64_t r = 0; r < rows; r++) {
         float *out = J->dq.data + b * J->dq.stride[0] + h * J->dq.stride[1] +
                      (i0 + r) * J->dq.stride[2];
@@ -195,6 +198,59 @@ static void dq_sum_item(void *ctx, int64_t item, int thread) {
             out[d * J->dq.stride[3]] = p->scale * acc;
         }
     }
+}
+
+static void dq_sum_item(void *ctx, int64_t item, int thread) {
+    (void)thread;
+    const bwd_job *J = ctx;
+    const attn__sdpa_t *p = J->p;
+    int64_t qb = item % J->nqb, bh = item / J->nqb;
+    int64_t i0 = qb * BR, rows = attn__min64(BR, p->Nq - i0);
+    dq_rows(J, bh / p->Hq, bh % p->Hq, i0, rows, J->dq_part + (bh * p->Nq + i0) * p->D,
+            (size_t)(p->B * p->Hq * p->Nq * p->D));
+}
+
+/* The three passes in one item (b, hkv) when all queries are one block and all keys one tile
+ * (G2P's ~10-letter words): the query side, Di and the dQ of each query head in this thread's
+ * scratch instead of arrays over the whole batch (tens of MB a call, fresh pages every time).
+ * The same operations in the same order as passes 0-2 with one key group, so the same bits. */
+static void single_block_item(void *ctx, int64_t item, int thread) {
+    const bwd_job *J = ctx;
+    const attn__sdpa_t *p = J->p;
+    const attn__tiles_t *t = J->t;
+    const int64_t D = p->D, Dv = p->Dv, rows = p->Nq, cols = p->Nk;
+    int64_t b = item / p->Hkv, hk = item % p->Hkv;
+
+    float *w = attn__scratch_of(&J->scratch, thread);
+    float *Kp = w, *Vp = Kp + BC * D, *St = Vp + BC * Dv, *dPt = St + BC * BR;
+    float *Qp = dPt + BC * BR, *dOp = Qp + BR * D, *dK = dOp + BR * Dv, *dV = dK + BC * D;
+    float *side = dV + BC * Dv, *dq = side + J->side, *di = dq + BR * D;
+    memset(dK, 0, sizeof(float) * (size_t)(cols * D));
+    memset(dV, 0, sizeof(float) * (size_t)(cols * Dv));
+    int64_t live = attn__min64(cols, attn__key_end(p, b, p->Nq - 1));
+    int64_t ldk = D, ldv = Dv;
+    const float *Kr = Kp, *Vr = Vp;
+    if (live > 0) {
+        Kr = attn__tile_rows(t, J->k, b, hk, 0, live, D, Kp, &ldk);
+        Vr = attn__tile_rows(t, J->v, b, hk, 0, live, Dv, Vp, &ldv);
+    }
+    for (int64_t h = hk * p->group; h < (hk + 1) * p->group; h++) {
+        pack_side(J, b, h, 0, side, di);
+        memset(dq, 0, sizeof(float) * (size_t)(rows * D));
+        if (live > 0) {
+            int64_t ldq, ldo;
+            query_side qs = side_at(J, side);
+            const float *Qr = attn__tile_rows(t, J->q, b, h, 0, rows, D, Qp, &ldq);
+            const float *dOr = attn__tile_rows(t, J->d_o, b, h, 0, rows, Dv, dOp, &ldo);
+            grad_tile(J, b, h, 0, rows, 0, live, Kr, ldk, Vr, ldv, &qs, St, dPt);
+            t->gemm_nn(live, Dv, rows, St, BR, dOr, ldo, dV, Dv, 1);
+            t->gemm_nn(live, D, rows, dPt, BR, Qr, ldq, dK, D, 1);
+            t->gemm_tn(rows, D, live, dPt, BR, Kr, ldk, dq, D, 1);
+        }
+        dq_rows(J, b, h, 0, rows, dq, 0);
+    }
+    attn__unpack_rows(J->dk, b, hk, 0, cols, D, dK, D, p->scale);
+    attn__unpack_rows(J->dv, b, hk, 0, cols, Dv, dV, Dv, 1.0f);
 }
 
 /* pass 3: one row (bm, hm, qm) of the bias gradient, summed over the (b, h, i) it broadcast
@@ -272,6 +328,17 @@ attn_status_t attn__sdpa_backward_fused(const attn__sdpa_t *p, attn_src_t q, att
     J.side = (size_t)((p->D + p->Dv + 2) * J.pw);
     J.groups = key_groups(p, J.nkb);
     int64_t bh = p->B * p->Hq, qitems = bh * J.nqb, kitems = p->B * p->Hkv * J.groups;
+    const double flops = 2.5 * attn__sdpa_flops(p);
+    if (J.nqb == 1 && J.nkb == 1 && !(dbias.data && p->mask_kind == ATTN_MASK_BIAS)) {
+        int64_t items = p->B * p->Hkv;
+        int threads = attn__threads_for(items, flops);
+        size_t floats = backward_scratch(p) + J.side + (size_t)(BR * p->D + BR);
+        attn_status_t st = attn__scratch_alloc(&J.scratch, threads, floats, "fused backward");
+        if (st != ATTN_STATUS_OK) return st;
+        attn__parallel_for(items, threads, single_block_item, &J);
+        free(J.scratch.mem);
+        return ATTN_STATUS_OK;
+    }
     size_t part = (size_t)(bh * p->Nq * p->D);
     J.di = malloc(sizeof(float) * (size_t)(bh * p->Nq));
     J.packed = malloc(sizeof(float) * J.side * (size_t)qitems);
@@ -281,7 +348,6 @@ attn_status_t attn__sdpa_backward_fused(const attn__sdpa_t *p, attn_src_t q, att
         st = attn__fail(ATTN_STATUS_OUT_OF_MEMORY,
                         "fused backward: cannot allocate %zu bytes of workspace",
                         sizeof(float) * (J.side * (size_t)qitems + part * (size_t)J.groups));
-    const double flops = 2.5 * attn__sdpa_flops(p);
     int threads = attn__threads_for(qitems > kitems ? qitems : kitems, flops);
     if (st == ATTN_STATUS_OK)
         st = attn__scratch_alloc(&J.scratch, threads, backward_scratch(p), "fused backward");

@@ -5,6 +5,7 @@
 
 #include <math.h>
 #include <stdio.h>
+#include <string.h>
 
 static int32_t add_param(attn__params_t *ps, const char *prefix, const char *suffix,
                          int32_t ndim, const int64_t *shape) {
@@ -58,12 +59,24 @@ attn_status_t attn__linear_reset(const attn__linear_t *l, attn__params_t *ps, at
 
 /* ---- raw products --------------------------------------------------------------------------
  * forward: y[n, out] = x[n, in] W[out, in]^T + b */
+typedef struct fill_job {
+    int64_t out, ldy;
+    const float *b;
+    float *y;
+} fill_job_t;
+
+static void fill_rows(void *ctx, int64_t i0, int64_t i1) {
+    const fill_job_t *J = ctx;
+    for (int64_t i = i0; i < i1; i++)
+        memcpy(J->y + i * J->ldy, J->b, sizeof(float) * (size_t)J->out);
+}
+
 void attn__dense_forward(int64_t n, int64_t in, int64_t out, const float *x, int64_t ldx,
                          const float *w, int64_t ldw, const float *b, float *y, int64_t ldy) {
     if (n <= 0) return;
-    if (b) {
-        for (int64_t i = 0; i < n; i++)
-            for (int64_t j = 0; j < out; j++) y[i * ldy + j] = b[j];
+    if (b) { /* the bias in every row, split over the threads (megabytes a call in training) */
+        fill_job_t J = {out, ldy, b, y};
+        attn__parallel_range(n, 64, (double)n * (double)out, fill_rows, &J);
     }
     attn__gemm(0, 1, n, out, in, 1.0f, x, ldx, w, ldw, b ? 1.0f : 0.0f, y, ldy);
 }

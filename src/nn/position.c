@@ -2,6 +2,7 @@
 #include "nn/position.h"
 
 #include <math.h>
+#include <stdlib.h>
 
 static attn_status_t check_btc(const void *x, int64_t B, int64_t T, int64_t C, int64_t pos0,
                                const char *what) {
@@ -36,6 +37,20 @@ attn_status_t attn__sinusoid_table(float *pe, int64_t T, int64_t C, int64_t pos0
 attn_status_t attn__sinusoid_add(float *x, int64_t B, int64_t T, int64_t C, int64_t pos0) {
     attn_status_t st = check_btc(x, B, T, C, pos0, "sinusoid add");
     if (st != ATTN_STATUS_OK) return st;
+    /* the rows of PE once, then added row by row in memory order (the loop below, its
+     * fallback, reads every (t, c) once but writes B rows apart) */
+    float *pe = T > 0 ? malloc(sizeof(float) * (size_t)(T * C)) : NULL;
+    if (pe) {
+        for (int64_t t = 0; t < T; t++) sinusoid_row(pe + t * C, C, pos0 + t);
+        for (int64_t b = 0; b < B; b++)
+            for (int64_t t = 0; t < T; t++) {
+                float *row = x + (b * T + t) * C;
+                const float *add = pe + t * C;
+                for (int64_t c = 0; c < C; c++) row[c] += add[c];
+            }
+        free(pe);
+        return ATTN_STATUS_OK;
+    }
     const double k = -log(10000.0) / (double)C;
     for (int64_t t = 0; t < T; t++) {
         const double p = (double)(pos0 + t);

@@ -47,7 +47,7 @@ typedef struct opt {
 enum {
     O_MODEL_TYPE, O_LAYERS, O_ENC_LAYERS, O_DEC_LAYERS, O_D_MODEL, O_HEADS, O_FF, O_HIDDEN,
     O_CELL, O_SCORE, O_DROPOUT, O_ATTN_DROPOUT, O_LABEL_SMOOTHING, O_LR, O_WARMUP, O_SCHEDULE, O_STEPS,
-    O_BATCH_TOKENS, O_CLIP, O_SEED, O_TRAIN, O_TEST, O_DICT, O_EVAL_EVERY, O_DEV_WORDS,
+    O_BATCH_TOKENS, O_BUCKET, O_CLIP, O_SEED, O_TRAIN, O_TEST, O_DICT, O_EVAL_EVERY, O_DEV_WORDS,
     O_DEV_PERMILLE, O_KEEP_LAST, O_MATMUL, O_OUT, O_TIME_LIMIT, O_RESUME, O_THREADS, O_COUNT
 };
 
@@ -83,6 +83,8 @@ static void init_options(opt_t *o) {
                      20000, 0, 0, 0},
         [O_BATCH_TOKENS] = {"--batch-tokens", K_INT, KEEP_SAME, 64, 100000000, NULL,
                             "a number of tokens", 4096, 0, 0, 0},
+        [O_BUCKET] = {"--bucket-words", K_INT, KEEP_SAME, 1, 1000000000, NULL,
+                      "a number of words", 4096, 0, 0, 0},
         [O_CLIP] = {"--clip", K_DOUBLE, KEEP_SAME, 0, 1e9, NULL, "a gradient norm (0: none)",
                     0, 1.0, 0, 0},
         [O_SEED] = {"--seed", K_INT, KEEP_SAME, 0, 1e15, NULL, "a whole number", 1, 0, 0, 0},
@@ -865,6 +867,7 @@ int g2p_train(int argc, char **argv) {
     memset(&to, 0, sizeof to);
     to.batching = attn__batching_default_opts();
     to.batching.max_tokens = o[O_BATCH_TOKENS].i;
+    to.batching.bucket_size = o[O_BUCKET].i;
     to.batching.seed = (uint64_t)o[O_SEED].i;
     to.adamw = attn__adamw_default_opts();
     const char *sched = o[O_SCHEDULE].s;
