@@ -131,6 +131,29 @@ static size_t backward_scratch(const attn__sdpa_t *p) {
     return pass1 > pass3 ? pass1 : pass3;
 }
 
+/* One tile (query block at i0, key block at j0) of pass 1: dV and dK of the key block, and
+ * dq (row stride D) of the query block, all accumulated */
+typedef struct {
+    float *Qp, *dOp, *St, *dPt;
+} tile_bufs;
+
+static void tile_step(const bwd_job *J, int64_t b, int64_t h, int64_t i0, int64_t rows,
+                      int64_t j0, int64_t live, const float *Kr, int64_t ldk, const float *Vr,
+                      int64_t ldv, const float *side, const tile_bufs *w, float *dK, float *dV,
+                      float *dq) {
+    const attn__sdpa_t *p = J->p;
+    const attn__tiles_t *t = J->t;
+    const int64_t D = p->D, Dv = p->Dv;
+    int64_t ldq, ldo;
+    query_side qs = side_at(J, side);
+    const float *Qr = attn__tile_rows(t, J->q, b, h, i0, rows, D, w->Qp, &ldq);
+    const float *dOr = attn__tile_rows(t, J->d_o, b, h, i0, rows, Dv, w->dOp, &ldo);
+    grad_tile(J, b, h, i0, rows, j0, live, Kr, ldk, Vr, ldv, &qs, w->St, w->dPt);
+    t->gemm_nn(live, Dv, rows, w->St, BR, dOr, ldo, dV, Dv, 1);
+    t->gemm_nn(live, D, rows, w->dPt, BR, Qr, ldq, dK, D, 1);
+    t->gemm_tn(rows, D, live, w->dPt, BR, Kr, ldk, dq, D, 1);
+}
+
 /* pass 1: the key blocks of one group: dK, dV, and the group's partial dQ */
 static void key_group_item(void *ctx, int64_t item, int thread) {
     const bwd_job *J = ctx;
@@ -143,6 +166,7 @@ static void key_group_item(void *ctx, int64_t item, int thread) {
     float *w = attn__scratch_of(&J->scratch, thread);
     float *Kp = w, *Vp = Kp + BC * D, *St = Vp + BC * Dv, *dPt = St + BC * BR;
     float *Qp = dPt + BC * BR, *dOp = Qp + BR * D, *dK = dOp + BR * Dv, *dV = dK + BC * D;
+    const tile_bufs tb = {Qp, dOp, St, dPt};
     for (int64_t kb = kb0; kb < kb1; kb++) {
         int64_t j0 = kb * BC, cols = attn__min64(BC, p->Nk - j0);
         memset(dK, 0, sizeof(float) * (size_t)(cols * D));
@@ -160,15 +184,10 @@ static void key_group_item(void *ctx, int64_t item, int thread) {
         for (int64_t h = hk * p->group; h < (hk + 1) * p->group; h++) {
             float *dq = J->dq_part + ((g * p->B + b) * p->Hq + h) * p->Nq * D;
             for (int64_t qb = istart / BR; qb < J->nqb; qb++) {
-                int64_t i0 = qb * BR, rows = attn__min64(BR, p->Nq - i0), ldq, ldo;
-                query_side qs =
-                    side_at(J, J->packed + ((b * p->Hq + h) * J->nqb + qb) * J->side);
-                const float *Qr = attn__tile_rows(t, J->q, b, h, i0, rows, D, Qp, &ldq);
-                const float *dOr = attn__tile_rows(t, J->d_o, b, h, i0, rows, Dv, dOp, &ldo);
-                grad_tile(J, b, h, i0, rows, j0, live, Kr, ldk, Vr, ldv, &qs, St, dPt);
-                t->gemm_nn(live, Dv, rows, St, BR, dOr, ldo, dV, Dv, 1);
-                t->gemm_nn(live, D, rows, dPt, BR, Qr, ldq, dK, D, 1);
-                t->gemm_tn(rows, D, live, dPt, BR, Kr, ldk, dq + i0 * D, D, 1);
+                int64_t i0 = qb * BR, rows = attn__min64(BR, p->Nq - i0);
+                tile_step(J, b, h, i0, rows, j0, live, Kr, ldk, Vr, ldv,
+                          J->packed + ((b * p->Hq + h) * J->nqb + qb) * J->side, &tb, dK, dV,
+                          dq + i0 * D);
             }
         }
         attn__unpack_rows(J->dk, b, hk, j0, cols, D, dK, D, p->scale);
@@ -225,6 +244,7 @@ static void single_block_item(void *ctx, int64_t item, int thread) {
     float *Kp = w, *Vp = Kp + BC * D, *St = Vp + BC * Dv, *dPt = St + BC * BR;
     float *Qp = dPt + BC * BR, *dOp = Qp + BR * D, *dK = dOp + BR * Dv, *dV = dK + BC * D;
     float *side = dV + BC * Dv, *dq = side + J->side, *di = dq + BR * D;
+    const tile_bufs tb = {Qp, dOp, St, dPt};
     memset(dK, 0, sizeof(float) * (size_t)(cols * D));
     memset(dV, 0, sizeof(float) * (size_t)(cols * Dv));
     int64_t live = attn__min64(cols, attn__key_end(p, b, p->Nq - 1));
@@ -238,14 +258,7 @@ static void single_block_item(void *ctx, int64_t item, int thread) {
         pack_side(J, b, h, 0, side, di);
         memset(dq, 0, sizeof(float) * (size_t)(rows * D));
         if (live > 0) {
-            int64_t ldq, ldo;
-            query_side qs = side_at(J, side);
-            const float *Qr = attn__tile_rows(t, J->q, b, h, 0, rows, D, Qp, &ldq);
-            const float *dOr = attn__tile_rows(t, J->d_o, b, h, 0, rows, Dv, dOp, &ldo);
-            grad_tile(J, b, h, 0, rows, 0, live, Kr, ldk, Vr, ldv, &qs, St, dPt);
-            t->gemm_nn(live, Dv, rows, St, BR, dOr, ldo, dV, Dv, 1);
-            t->gemm_nn(live, D, rows, dPt, BR, Qr, ldq, dK, D, 1);
-            t->gemm_tn(rows, D, live, dPt, BR, Kr, ldk, dq, D, 1);
+            tile_step(J, b, h, 0, rows, 0, live, Kr, ldk, Vr, ldv, side, &tb, dK, dV, dq);
         }
         dq_rows(J, b, h, 0, rows, dq, 0);
     }
