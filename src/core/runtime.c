@@ -1,6 +1,7 @@
 #include "core/runtime.h"
 #include "core/status.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -179,4 +180,49 @@ const char *attn_kernel_name(attn_kernel_t kernel) {
     attn_kernel_t k = ATTN_KERNEL_FUSED;
     if (attn__resolve_kernel(kernel, &k) != ATTN_STATUS_OK) return "invalid";
     return k == ATTN_KERNEL_REFERENCE ? "reference" : "fused";
+}
+
+/* ---- cache sizes ------------------------------------------------------------------------ */
+
+static int64_t cache_size[4];
+static pthread_once_t cache_once = PTHREAD_ONCE_INIT;
+
+/* the first line of a small sysfs file, or "" */
+static void read_line(const char *path, char *out, size_t size) {
+    out[0] = '\0';
+    FILE *f = fopen(path, "r");
+    if (!f) return;
+    if (!fgets(out, (int)size, f)) out[0] = '\0';
+    fclose(f);
+    out[strcspn(out, "\n")] = '\0';
+}
+
+static void probe_caches(void) {
+    for (int index = 0; index < 16; index++) {
+        char path[96], text[64];
+        snprintf(path, sizeof path, "/sys/devices/system/cpu/cpu0/cache/index%d/level", index);
+        read_line(path, text, sizeof text);
+        if (!text[0]) break;
+        const int level = atoi(text);
+        snprintf(path, sizeof path, "/sys/devices/system/cpu/cpu0/cache/index%d/type", index);
+        read_line(path, text, sizeof text);
+        if (level < 2 || level > 3 || strcmp(text, "Instruction") == 0) continue;
+        snprintf(path, sizeof path, "/sys/devices/system/cpu/cpu0/cache/index%d/size", index);
+        read_line(path, text, sizeof text);
+        char *end = NULL;
+        long long n = strtoll(text, &end, 10);
+        if (n <= 0 || !end) continue;
+        if (*end == 'K') n <<= 10;
+        else if (*end == 'M') n <<= 20;
+        cache_size[level] = (int64_t)n;
+    }
+    const long l2 = sysconf(_SC_LEVEL2_CACHE_SIZE), l3 = sysconf(_SC_LEVEL3_CACHE_SIZE);
+    if (cache_size[2] == 0 && l2 > 0) cache_size[2] = l2;
+    if (cache_size[3] == 0 && l3 > 0) cache_size[3] = l3;
+}
+
+int64_t attn__cache_bytes(int level) {
+    if (level < 2 || level > 3) return 0;
+    pthread_once(&cache_once, probe_caches);
+    return cache_size[level];
 }

@@ -27,4 +27,10 @@ void attn__parallel_range(int64_t n, int64_t grain, double flops, attn__range_fn
  * Returns ATTN_STATUS_BAD_ARGUMENT with a message when the variable holds something else. */
 attn_status_t attn__resolve_kernel(attn_kernel_t requested, attn_kernel_t *out);
 
+/* Bytes of the level-LEVEL (2 or 3) data or unified cache of the first CPU: from Linux's
+ * /sys/devices/system/cpu/cpu0/cache (what lscpu shows), else sysconf; 0 where neither says.
+ * glibc's sysconf reads cpuid, which under some hypervisors reports the host's cache (320 MiB
+ * of L3 on a 2-vCPU AMD EPYC guest whose sysfs says 32 MiB). Read once, then remembered. */
+int64_t attn__cache_bytes(int level);
+
 #endif

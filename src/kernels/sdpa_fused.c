@@ -26,7 +26,6 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 /* Hides, in the transposed score tile St (keys j0.. by queries i0..), what the causal rule and
  * the mask hide, and adds the bias. Keys at or past key_lens never reach a tile. */
@@ -126,19 +125,24 @@ static size_t forward_scratch(const attn__sdpa_t *p, int64_t br) {
 }
 
 /* Queries per block: BR, or BR_LONG when one head's K and V (counted as fp32) exceed
- * LONG_KV_BYTES and the larger block's working set (Q^T, S^T and O of the block, the current
- * and the next K and V tiles) fits half of this core's L2. Every block streams all of its
- * head's K and V; once they no longer stay in the last-level cache, twice the queries per block
- * halve that traffic (2 vCPUs of an Intel Xeon with 2 MiB of L2, D=128, N=32768: 219 -> 242
- * GFLOP/s; N=16384, which stays cached, 252 -> 243). With Zen 3's 512 KiB of L2 the larger
- * block would not fit, and nothing changes there. The choice depends on the shape and the
- * machine, never on the thread count, so results stay bitwise the same for any thread count. */
+ * LONG_KV_BYTES, or a quarter of the last-level cache where that is less, and the larger
+ * block's working set (Q^T, S^T and O of the block, the current and the next K and V tiles)
+ * fits half of this core's L2. Every block streams all of its head's K and V; once they no
+ * longer stay in the last-level cache, twice the queries per block halve that traffic (2 vCPUs
+ * of an Intel Xeon with 2 MiB of L2, D=128, N=32768: 219 -> 242 GFLOP/s; N=16384, which stays
+ * in its large L3, 252 -> 243). On 2 vCPUs of an AMD EPYC Zen 4 (2 MiB of L2, 32 MiB of L3)
+ * two threads' heads of 16 MiB each (D=128, N=16384) fill the L3, and the larger block took
+ * that case from 174-184 to 191-193 GFLOP/s. With Zen 3's 512 KiB of L2 the larger block
+ * would not fit, and nothing changes there. The choice depends on the shape and the machine,
+ * never on the thread count, so results stay bitwise the same for any thread count. */
 static int64_t forward_rows(const attn__sdpa_t *p) {
     const int64_t kv = p->Nk * (p->D + p->Dv) * (int64_t)sizeof(float);
-    if (kv <= LONG_KV_BYTES || p->Nq <= BR) return BR;
+    const int64_t llc = attn__cache_bytes(3); /* 0 where the system does not say */
+    const int64_t limit = llc > 0 && llc / 4 < LONG_KV_BYTES ? llc / 4 : LONG_KV_BYTES;
+    if (kv <= limit || p->Nq <= BR) return BR;
     const int64_t set = (int64_t)sizeof(float) *
                         (BR_LONG * (p->D + BC + p->Dv) + 2 * BC * (p->D + p->Dv));
-    const long l2 = sysconf(_SC_LEVEL2_CACHE_SIZE); /* 0 or -1 where the system does not say */
+    const int64_t l2 = attn__cache_bytes(2);
     return l2 > 0 && set <= l2 / 2 ? BR_LONG : BR;
 }
 

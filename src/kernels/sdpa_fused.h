@@ -7,7 +7,8 @@
 
 /* Tile sizes: multiples of the micro-kernel's 6 rows and 16 or 32 columns (tiles.c). BR
  * queries by BC keys; the forward takes BR_LONG queries per block where one head's K and V
- * exceed LONG_KV_BYTES (sdpa_fused.c). */
+ * exceed LONG_KV_BYTES, or a quarter of the last-level cache where that is less
+ * (sdpa_fused.c). */
 enum { BR = 96, BC = 96, BR_LONG = 192 };
 #define LONG_KV_BYTES ((int64_t)16 << 20)
 

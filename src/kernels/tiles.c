@@ -295,19 +295,28 @@ static inline float ld_f32(const float *p) { return *p; }
 static inline float ld_f16(const uint16_t *p) { return attn__f16_to_f32(*p); }
 static inline float ld_bf16(const uint16_t *p) { return attn__bf16_to_f32(*p); }
 
-/* Decoding streams K and V from memory once: each routine asks for the rows PF_ROWS ahead of
- * the ones it works on (kernels/prefetch.h), so that the memory system keeps a few kilobytes
- * in flight across page boundaries, where the hardware prefetchers stop. */
-enum { PF_ROWS = 8, AXPY_RB = 8 }; /* AXPY_RB: see axpy_group */
-static inline void prefetch_rows(const void *p, int64_t ahead, int64_t rows, int64_t stride,
-                                 int64_t bytes) {
-    attn__prefetch_rows_l2((const void *)((uintptr_t)p + (uintptr_t)(ahead * stride)), rows,
-                           stride, bytes);
+/* Decoding streams K and V from memory once: each routine asks for the rows about PF_BYTES
+ * of row data ahead of the ones it works on (kernels/prefetch.h), so that the memory system
+ * keeps a few kilobytes in flight across page boundaries, where the hardware prefetchers
+ * stop. The distance is in bytes, not rows, so that fp16 rows (half as long) are asked for
+ * as far ahead in time as fp32 ones: on a 2-vCPU AMD EPYC Zen 4, 8 rows ahead (4 KB of fp32
+ * rows at D = 128, 2 KB of fp16) left fp16 decoding from a 64k-key cache at 21-24 GB/s, and 8
+ * KB ahead took it to 27-30 (the README's performance section). */
+enum { PF_BYTES = 8192, PF_MIN_ROWS = 4, PF_MAX_ROWS = 64 };
+enum { AXPY_RB = 8 }; /* see axpy_group */
+static inline int64_t pf_rows(int64_t row_bytes) {
+    const int64_t r = PF_BYTES / (row_bytes > 0 ? row_bytes : 1);
+    return r < PF_MIN_ROWS ? PF_MIN_ROWS : r > PF_MAX_ROWS ? PF_MAX_ROWS : r;
 }
-/* the axpy routines ask for row j + PF_ROWS of B (N x T) once per row of a block, before or
- * during the block's first column sweep */
+/* rows [0, rows) of `bytes` each, `stride` apart, pf_rows(bytes) rows after p */
+static inline void prefetch_rows(const void *p, int64_t rows, int64_t stride, int64_t bytes) {
+    attn__prefetch_rows_l2((const void *)((uintptr_t)p + (uintptr_t)(pf_rows(bytes) * stride)),
+                           rows, stride, bytes);
+}
+/* the axpy routines ask for a row of B (N x T) that far ahead once per row of a block, before
+ * or during the block's first column sweep */
 #define AXPY_PREFETCH(T, j)                                                                   \
-    prefetch_rows(B + (j) * ldb, PF_ROWS, 1, ldb * (int64_t)sizeof(T), N * (int64_t)sizeof(T))
+    prefetch_rows(B + (j) * ldb, 1, ldb * (int64_t)sizeof(T), N * (int64_t)sizeof(T))
 
 #define ATTN__DOT_ROWS(NAME, T, VLOAD, SLOAD)                                                 \
     static void NAME(int64_t M, int64_t K, const T *A, int64_t lda, const float *x,          \
@@ -315,7 +324,7 @@ static inline void prefetch_rows(const void *p, int64_t ahead, int64_t rows, int
         int64_t j = 0;                                                                        \
         for (; j + 4 <= M; j += 4) {                                                          \
             const T *a0 = A + j * lda, *a1 = a0 + lda, *a2 = a1 + lda, *a3 = a2 + lda;        \
-            prefetch_rows(a0, PF_ROWS, 4, lda * (int64_t)sizeof(T), K * (int64_t)sizeof(T));   \
+            prefetch_rows(a0, 4, lda * (int64_t)sizeof(T), K * (int64_t)sizeof(T));           \
             vf c0 = vf_zero(), c1 = vf_zero(), c2 = vf_zero(), c3 = vf_zero();                \
             int64_t k = 0;                                                                    \
             for (; k + VF_WIDTH <= K; k += VF_WIDTH) {                                        \
@@ -408,7 +417,7 @@ ATTN__AXPY_ROWS(axpy_rows_bf16, uint16_t, vf_load_bf16, ld_bf16)
         for (; j + 2 <= M; j += 2) {                                                          \
             const T *a = A + j * lda, *b = a + lda;                                           \
             if ((j & 3) == 0)                                                                 \
-                prefetch_rows(a, PF_ROWS, 4, lda * (int64_t)sizeof(T), K * (int64_t)sizeof(T)); \
+                prefetch_rows(a, 4, lda * (int64_t)sizeof(T), K * (int64_t)sizeof(T));        \
             vf c0 = vf_zero(), c1 = vf_zero(), c2 = vf_zero(), c3 = vf_zero();                \
             vf e0 = vf_zero(), e1 = vf_zero(), e2 = vf_zero(), e3 = vf_zero();                \
             int64_t k = 0;                                                                    \

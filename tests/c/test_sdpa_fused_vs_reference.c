@@ -54,9 +54,9 @@ static const tu_case cases[] = {
     {SZ("D=80 Dv=129", 1, 2, 1, 13, 66, 80, 129)},
     {SZ("GQA Hq=4 Hkv=2", 2, 4, 2, 31, 29, 16, 16)},
     {SZ("MQA Hq=4 Hkv=1", 2, 4, 1, 29, 31, 16, 16)},
-    /* K and V of a head past 16 MiB: the forward takes 192 queries per block where L2 holds
-     * such a block (sdpa_fused.c: 2 MiB of L2 does, Zen 3's 512 KiB does not); key_lens or the
-     * causal rule keep the part the reference must read small */
+    /* K and V of a head past 16 MiB (or a quarter of the L3): the forward takes 192 queries
+     * per block where L2 holds such a block (sdpa_fused.c: 1-2 MiB of L2 does, Zen 3's 512 KiB
+     * does not); key_lens or the causal rule keep the part the reference must read small */
     {SZ("long cache, 192-query blocks, short key_lens", 1, 1, 1, 200, 33000, 64, 64),
      .key_lens = TU_KL_SHORT},
     {SZ("long cache, 192-query blocks, top-left bias", 1, 1, 1, 200, 33000, 64, 64),
