@@ -73,6 +73,7 @@ typedef struct bench_machine {
     double peak_gflops_1t;   /* the same on one thread */
     char kernel_isa[16];     /* attn_simd_isa(): what attn's kernels run with */
     double read_gbs;         /* streaming read over a buffer far larger than L3 */
+    double read_gbs_end;     /* the same measured again after the cases (0: not measured) */
     double copy_gbs;         /* memcpy, counting bytes read plus bytes written */
     double buffer_mib;       /* the size of that buffer */
     double baseline_rss_mib; /* ru_maxrss of a child that does nothing: part of every RSS */
@@ -99,6 +100,9 @@ double bench_self_rss_mib(void); /* ru_maxrss of the calling process in MiB */
 double bench_loadavg(void);      /* 1-minute load average (/proc/loadavg), -1 if unknown */
 /* Measures the machine (in a child). */
 int bench_measure_machine(int threads, bench_machine_t *m);
+/* Measures the streaming read bandwidth again (in a child) into m->read_gbs_end: on a shared
+ * VM it can move by a factor of 1.5-2 within minutes, so the report shows both readings. */
+int bench_measure_bandwidth_again(bench_machine_t *m);
 
 /* ---- bench_cases.c --------------------------------------------------------------------- */
 /* The cases to run: the default list, --quick's, or the sweep's; then --cases. Returns the

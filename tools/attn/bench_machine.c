@@ -395,30 +395,9 @@ static void cpu_name(char *out, size_t size) {
     fclose(f);
 }
 
-static void machine_child(void *ctx, void *out) {
-    bench_machine_t *m = out;
-    int threads = *(const int *)ctx;
-    if (threads > 256) threads = 256;
-    m->threads = threads;
-    cpu_name(m->cpu, sizeof m->cpu);
-    /* the peak of the widest FMA the machine has, whatever the kernels run (ATTN_ISA may
-     * narrow them; the report then says so) */
-#ifdef BENCH_X86
-    const int avx2 = have_avx2_fma();
-    const int isa = !avx2 ? PEAK_FALLBACK : have_avx512f() ? PEAK_AVX512 : PEAK_AVX2;
-    snprintf(m->peak_isa, sizeof m->peak_isa, "%s",
-             isa == PEAK_AVX512 ? "AVX-512 FMA, 12 accumulators"
-             : isa == PEAK_AVX2 ? "AVX2 FMA, 12 accumulators"
-                                : "SSE mul+add (no AVX2/FMA)");
-#else
-    const int avx2 = 0, isa = PEAK_FALLBACK;
-    snprintf(m->peak_isa, sizeof m->peak_isa, "scalar multiply-add");
-#endif
-    snprintf(m->kernel_isa, sizeof m->kernel_isa, "%s", attn_simd_isa());
-    m->peak_gflops_1t = measure_peak(1, isa);
-    m->peak_gflops = threads > 1 ? measure_peak(threads, isa) : m->peak_gflops_1t;
-
-    /* 1 GiB: 32 times an L3 of 32 MiB; halve until the allocation succeeds. */
+/* The streaming read (best of 5) and copy (best of 3) bandwidth over a buffer of 1 GiB, 32
+ * times an L3 of 32 MiB; halved until the allocation succeeds. */
+static void measure_bandwidth(int threads, int avx2, bench_machine_t *m) {
     size_t bytes = (size_t)1 << 30;
     bw_ctx_t *c = calloc(1, sizeof *c);
     while (c && bytes >= ((size_t)64 << 20) && !(c->buf = bench_alloc(bytes))) bytes /= 2;
@@ -444,6 +423,44 @@ static void machine_child(void *ctx, void *out) {
     free(c);
 }
 
+static void machine_child(void *ctx, void *out) {
+    bench_machine_t *m = out;
+    int threads = *(const int *)ctx;
+    if (threads > 256) threads = 256;
+    m->threads = threads;
+    cpu_name(m->cpu, sizeof m->cpu);
+    /* the peak of the widest FMA the machine has, whatever the kernels run (ATTN_ISA may
+     * narrow them; the report then says so) */
+#ifdef BENCH_X86
+    const int avx2 = have_avx2_fma();
+    const int isa = !avx2 ? PEAK_FALLBACK : have_avx512f() ? PEAK_AVX512 : PEAK_AVX2;
+    snprintf(m->peak_isa, sizeof m->peak_isa, "%s",
+             isa == PEAK_AVX512 ? "AVX-512 FMA, 12 accumulators"
+             : isa == PEAK_AVX2 ? "AVX2 FMA, 12 accumulators"
+                                : "SSE mul+add (no AVX2/FMA)");
+#else
+    const int avx2 = 0, isa = PEAK_FALLBACK;
+    snprintf(m->peak_isa, sizeof m->peak_isa, "scalar multiply-add");
+#endif
+    snprintf(m->kernel_isa, sizeof m->kernel_isa, "%s", attn_simd_isa());
+    m->peak_gflops_1t = measure_peak(1, isa);
+    m->peak_gflops = threads > 1 ? measure_peak(threads, isa) : m->peak_gflops_1t;
+
+    measure_bandwidth(threads, avx2, m);
+}
+
+static void bandwidth_child(void *ctx, void *out) {
+    const bench_machine_t *in = ctx;
+    bench_machine_t *m = out;
+    *m = *in;
+#ifdef BENCH_X86
+    const int avx2 = have_avx2_fma();
+#else
+    const int avx2 = 0;
+#endif
+    measure_bandwidth(in->threads, avx2, m);
+}
+
 static void baseline_child(void *ctx, void *out) {
     (void)ctx;
     *(double *)out = bench_self_rss_mib();
@@ -461,5 +478,16 @@ int bench_measure_machine(int threads, bench_machine_t *m) {
     if (bench_in_child(baseline_child, NULL, &base, sizeof base, err, sizeof err) == 0)
         m->baseline_rss_mib = base;
     m->load_start = load;
+    return 0;
+}
+
+int bench_measure_bandwidth_again(bench_machine_t *m) {
+    char err[256];
+    bench_machine_t again;
+    if (bench_in_child(bandwidth_child, m, &again, sizeof again, err, sizeof err) != 0) {
+        fprintf(stderr, "attn bench: measuring the bandwidth again failed: %s\n", err);
+        return -1;
+    }
+    m->read_gbs_end = again.read_gbs;
     return 0;
 }

@@ -213,14 +213,21 @@ void bench_print_summary(FILE *f, const bench_machine_t *m, const bench_result_t
         const bench_case_t *c = &r[i].c;
         const bench_timing_t *t = &r[i].t[IMPL_FUSED];
         if (c->kind != BENCH_DEC) continue;
-        if (!shown++) fprintf(f, "decoding (K+V read once per step):\n");
+        if (!shown++) {
+            fprintf(f, "decoding (K+V read once per step):\n");
+            if (m->read_gbs_end > 0)
+                fprintf(f, "  (read bandwidth %.1f GB/s before the cases, %.1f GB/s after them: "
+                           "%% of each)\n", m->read_gbs, m->read_gbs_end);
+        }
         if (!ran(t)) {
             fprintf(f, "  %-30s fused did not run\n", c->name);
             continue;
         }
         double g = gbs(c, IMPL_FUSED, t);
-        fprintf(f, "  %-30s %9.3f ms %8.1f GB/s %6.1f%% of read bandwidth\n", c->name,
+        fprintf(f, "  %-30s %9.3f ms %8.1f GB/s %6.1f%% of read bandwidth", c->name,
                 t->median_ms, g, m->read_gbs > 0 ? 100.0 * g / m->read_gbs : 0.0);
+        if (m->read_gbs_end > 0) fprintf(f, ", %5.1f%% after", 100.0 * g / m->read_gbs_end);
+        fputc('\n', f);
     }
     print_load(f, m);
 }
@@ -334,6 +341,8 @@ int bench_write_json(const char *path, const bench_machine_t *m, const bench_tor
     json_string(f, m->kernel_isa);
     fprintf(f, ", \"read_gbs\": ");
     json_num(f, m->read_gbs);
+    fprintf(f, ", \"read_gbs_after\": ");
+    json_num(f, m->read_gbs_end > 0 ? m->read_gbs_end : NAN);
     fprintf(f, ", \"copy_gbs\": ");
     json_num(f, m->copy_gbs);
     fprintf(f, ", \"bandwidth_buffer_mib\": ");

@@ -276,6 +276,12 @@ int cli_cmd_bench(int argc, char **argv) {
     fmt_secs(total, sizeof total, bench_now() - pg.start);
     fprintf(stderr, "attn bench: %d case%s in %s\n", n, n == 1 ? "" : "s", total);
     machine.load_end = bench_loadavg();
+    int decoding = 0;
+    for (int i = 0; i < n; i++) decoding |= cases[i].kind == BENCH_DEC;
+    if (decoding && !o.sweep) {
+        fprintf(stderr, "attn bench: measuring the memory bandwidth again...\n");
+        bench_measure_bandwidth_again(&machine);
+    }
     if (o.sweep)
         bench_print_sweep(stdout, &machine, res, n);
     else

@@ -133,12 +133,15 @@ run(0 bench-tiny ARGS bench --cases=tiny --no-torch --time=0.01 --threads=2 "--j
         "check: max \\|fused - naive\\| over dQ, dK, dV = [0-9.e+-]+\n"
         "\n   attn fused +[0-9.]+ +[0-9.]+ +[0-9.]+%" "\n   attn reference +[0-9.]+"
         "\n   naive BLAS +[0-9.]+" "naive BLAS =f32" "torch +--no-torch" "== Summary"
+        "read bandwidth [0-9.]+ GB/s before the cases, [0-9.]+ GB/s after them"
+        "% of read bandwidth, +[0-9.]+% after"
     NOT_OUT "FAILED")
 if(EXISTS "${bench_json}")
   file(READ "${bench_json}" text)
   if(NOT text MATCHES "\"peak_gflops\": [0-9]" OR NOT text MATCHES "\"name\": \"tiny-dec-nk512-hq4-hkv2-d32-f16\""
      OR NOT text MATCHES "\"naive_blas\": {\"status\": \"ran\"" OR NOT text MATCHES "\n}\n$"
-     OR NOT text MATCHES "\"kernel_isa\": \"(generic|avx2|avx512)\"")
+     OR NOT text MATCHES "\"kernel_isa\": \"(generic|avx2|avx512)\""
+     OR NOT text MATCHES "\"read_gbs_after\": [0-9]")
     message("FAIL bench-json: ${bench_json} lacks the expected fields:\n${text}")
     math(EXPR failures "${failures} + 1")
   else()
