@@ -90,12 +90,9 @@ typedef struct {
     attn__scratch_t scratch;
 } fwd_job;
 
-/* On a tile cut by the causal rule (queries i0.., keys j0..): how many keys (from the first)
- * each block of t->nr query columns of S^T needs (rows[]), and each block of t->mr query rows
- * of the P V product (keys[]): the keys that are not hidden from the block's last query. */
-static void causal_limits(const attn__sdpa_t *p, const attn__tiles_t *t, int64_t b, int64_t i0,
-                          int64_t rows, int64_t j0, int64_t cols, int64_t n, int32_t *need_rows,
-                          int32_t *need_keys) {
+void attn__causal_limits(const attn__sdpa_t *p, const attn__tiles_t *t, int64_t b, int64_t i0,
+                         int64_t rows, int64_t j0, int64_t cols, int64_t n, int32_t *need_rows,
+                         int32_t *need_keys) {
     /* keys visible to query i0 + r: those before attn__key_end(p, b, i0 + r) */
     for (int64_t r0 = 0, k = 0; r0 < n; r0 += t->nr, k++) {
         int64_t last = attn__min64(r0 + t->nr, rows) - 1;
@@ -173,7 +170,7 @@ static void forward_item(void *ctx, int64_t item, int thread) {
         /* a tile the causal rule cuts: key c hides its first hidden(c) queries, a count that
          * grows with c, so each block of queries needs only a prefix of the keys */
         const int diagonal = p->causal != ATTN_CAUSAL_NONE && attn__key_end(p, b, i0) < j0 + cols;
-        if (diagonal) causal_limits(p, t, b, i0, rows, j0, cols, n, need_rows, need_keys);
+        if (diagonal) attn__causal_limits(p, t, b, i0, rows, j0, cols, n, need_rows, need_keys);
         const int64_t next = attn__min64(BC, kend - j0 - BC);
         prefetch_tile(J->k, b, hk, j0 + BC, next, D);
         prefetch_tile(J->v, b, hk, j0 + BC, next, Dv);

@@ -42,4 +42,13 @@ struct attn__tiles;
 void attn__drop_tile(const attn__sdpa_t *p, const struct attn__tiles *t, int64_t b, int64_t h,
                      int64_t i0, int64_t rows, int64_t j0, int64_t cols, float *St, int64_t ld);
 
+/* On a tile cut by the causal rule (queries i0.., keys j0..; n query columns, rows of them
+ * real): how many keys (from the first) each block of t->nr query columns of S^T needs
+ * (need_rows[], for gemm_nn_rows), and each block of t->mr query rows of a product over the
+ * keys needs (need_keys[], for gemm_tn_depth): the keys not hidden from the block's last
+ * query. The arrays hold n / t->nr and rows / t->mr entries, rounded up. */
+void attn__causal_limits(const attn__sdpa_t *p, const struct attn__tiles *t, int64_t b,
+                         int64_t i0, int64_t rows, int64_t j0, int64_t cols, int64_t n,
+                         int32_t *need_rows, int32_t *need_keys);
+
 #endif

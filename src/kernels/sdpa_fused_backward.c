@@ -18,7 +18,8 @@
  * of atomics (FlashAttention-2) or recomputing the tiles a second time, the keys are split
  * into G groups fixed by the shape alone (never by the thread count), each group's item sums
  * its own dQ_g in a fixed order, and pass 2 adds the G partials in order. So the result is
- * bitwise identical for any thread count, at the price of G copies of dQ in memory (G <= 4). */
+ * bitwise identical for any thread count, at the price of G copies of dQ in memory (G <= 4).
+ * Tiles the causal rule cuts skip their void part, as the forward's do (tile_step). */
 #include "kernels/sdpa.h"
 #include "kernels/pack.h"
 #include "kernels/sdpa_fused.h"
@@ -103,17 +104,27 @@ static void query_item(void *ctx, int64_t item, int thread) {
               J->di + bh * p->Nq + qb * BR);
 }
 
-/* P^T and dS^T of one tile: St becomes P^T, dPt becomes dS^T. */
+/* P^T and dS^T of one tile: St becomes P^T, dPt becomes dS^T. On a tile the causal rule cuts,
+ * need_rows (attn__causal_limits) says which keys each block of query columns needs: S^T and
+ * dP^T skip the rest, which the mask sets to -inf in S^T (so P = 0 there) and which are zeros
+ * in dP^T (so dS = 0 there, whatever an earlier tile left in this scratch). */
 static void grad_tile(const bwd_job *J, int64_t b, int64_t h, int64_t i0, int64_t rows,
                       int64_t j0, int64_t cols, const float *Kr, int64_t ldk, const float *Vr,
-                      int64_t ldv, const query_side *qs, float *St, float *dPt) {
+                      int64_t ldv, const query_side *qs, const int32_t *need_rows, float *St,
+                      float *dPt) {
     const attn__sdpa_t *p = J->p;
     const attn__tiles_t *t = J->t;
     int64_t n = attn__padded(rows);
-    t->gemm_nn(cols, n, p->D, Kr, ldk, qs->Qt, J->pw, St, BR, 0);
+    if (need_rows) t->gemm_nn_rows(cols, n, p->D, Kr, ldk, qs->Qt, J->pw, St, BR, 0, need_rows);
+    else t->gemm_nn(cols, n, p->D, Kr, ldk, qs->Qt, J->pw, St, BR, 0);
     attn__mask_tile(p, b, h, i0, rows, j0, cols, St, BR);
     t->exp_sub(cols, n, St, BR, qs->lse);
-    t->gemm_nn(cols, n, p->Dv, Vr, ldv, qs->dOt, J->pw, dPt, BR, 0);
+    if (need_rows) {
+        memset(dPt, 0, sizeof(float) * (size_t)(cols * BR));
+        t->gemm_nn_rows(cols, n, p->Dv, Vr, ldv, qs->dOt, J->pw, dPt, BR, 0, need_rows);
+    } else {
+        t->gemm_nn(cols, n, p->Dv, Vr, ldv, qs->dOt, J->pw, dPt, BR, 0);
+    }
     /* with dropout O = (P o Z) V: dP = (V dO^T) o Z before the softmax's gradient (Di =
      * rowsum(dO * O) stays right), and dV takes P o Z */
     if (p->drop_p > 0.0f) attn__drop_tile(p, t, b, h, i0, rows, j0, cols, dPt, BR);
@@ -148,10 +159,28 @@ static void tile_step(const bwd_job *J, int64_t b, int64_t h, int64_t i0, int64_
     query_side qs = side_at(J, side);
     const float *Qr = attn__tile_rows(t, J->q, b, h, i0, rows, D, w->Qp, &ldq);
     const float *dOr = attn__tile_rows(t, J->d_o, b, h, i0, rows, Dv, w->dOp, &ldo);
-    grad_tile(J, b, h, i0, rows, j0, live, Kr, ldk, Vr, ldv, &qs, w->St, w->dPt);
-    t->gemm_nn(live, Dv, rows, w->St, BR, dOr, ldo, dV, Dv, 1);
-    t->gemm_nn(live, D, rows, w->dPt, BR, Qr, ldq, dK, D, 1);
-    t->gemm_tn(rows, D, live, w->dPt, BR, Kr, ldk, dq, D, 1);
+    /* a tile the causal rule cuts: each block of queries needs only a prefix of the keys (in
+     * S^T, dP^T and dQ), and each block of keys only a suffix of the queries (in dV and dK) */
+    int32_t need_rows[BR], need_keys[BR], first_query[BC]; /* per block of nr or mr */
+    const int diagonal = p->causal != ATTN_CAUSAL_NONE && attn__key_end(p, b, i0) < j0 + live;
+    if (diagonal) {
+        attn__causal_limits(p, t, b, i0, rows, j0, live, attn__padded(rows), need_rows, need_keys);
+        for (int64_t c0 = 0, k = 0; c0 < live; c0 += t->mr, k++) {
+            int64_t f = attn__first_query_seeing(p, b, j0 + c0) - i0;
+            first_query[k] = (int32_t)(f < 0 ? 0 : f > rows ? rows : f);
+        }
+    }
+    grad_tile(J, b, h, i0, rows, j0, live, Kr, ldk, Vr, ldv, &qs, diagonal ? need_rows : NULL,
+              w->St, w->dPt);
+    if (diagonal) {
+        t->gemm_nn_from(live, Dv, rows, w->St, BR, dOr, ldo, dV, Dv, 1, first_query);
+        t->gemm_nn_from(live, D, rows, w->dPt, BR, Qr, ldq, dK, D, 1, first_query);
+        t->gemm_tn_depth(rows, D, live, w->dPt, BR, Kr, ldk, dq, D, 1, need_keys);
+    } else {
+        t->gemm_nn(live, Dv, rows, w->St, BR, dOr, ldo, dV, Dv, 1);
+        t->gemm_nn(live, D, rows, w->dPt, BR, Qr, ldq, dK, D, 1);
+        t->gemm_tn(rows, D, live, w->dPt, BR, Kr, ldk, dq, D, 1);
+    }
 }
 
 /* pass 1: the key blocks of one group: dK, dV, and the group's partial dQ */
@@ -183,7 +212,8 @@ static void key_group_item(void *ctx, int64_t item, int thread) {
         }
         for (int64_t h = hk * p->group; h < (hk + 1) * p->group; h++) {
             float *dq = J->dq_part + ((g * p->B + b) * p->Hq + h) * p->Nq * D;
-            for (int64_t qb = istart / BR; qb < J->nqb; qb++) {
+            /* (istart = Nq when no query sees the block: no tile, and live <= 0) */
+            for (int64_t qb = istart / BR; istart < p->Nq && qb < J->nqb; qb++) {
                 int64_t i0 = qb * BR, rows = attn__min64(BR, p->Nq - i0);
                 tile_step(J, b, h, i0, rows, j0, live, Kr, ldk, Vr, ldv,
                           J->packed + ((b * p->Hq + h) * J->nqb + qb) * J->side, &tb, dK, dV,

@@ -129,16 +129,20 @@ static inline void block(int64_t mr, int64_t nr, int64_t K, const float *A, int6
 
 /* Trims (NULL: none) for products partly known to be void (the diagonal tiles of causal
  * attention): column block n0 needs only the row blocks m0 < rows_lim[n0 / NR] (C's other rows
- * there are left as they were), and row block m0 sums only over k < depth_lim[m0 / MR].
- * cmax (NULL: none; only with K <= KPAD_MAX): cmax[n] = max(cmax[n], max_m C[m][n]). */
+ * there are left as they were), row block m0 sums only over k < depth_lim[m0 / MR], and only
+ * over k >= start_lim[m0 / MR] (the terms skipped are zeros: the sums are the same but for
+ * the sign of a zero). cmax (NULL: none; only with K <= KPAD_MAX): cmax[n] = max(cmax[n],
+ * max_m C[m][n]). */
 static void gemm(int64_t M, int64_t N, int64_t K, const float *A, int64_t ars, int64_t aks,
                  const float *B, int64_t ldb, float *C, int64_t ldc, int acc,
-                 const int32_t *rows_lim, const int32_t *depth_lim, float *cmax) {
+                 const int32_t *rows_lim, const int32_t *depth_lim, const int32_t *start_lim,
+                 float *cmax) {
     const int64_t mfull = M / MR * MR, nfull = N / NR * NR, mr = M - mfull, nr = N - nfull;
-    if (K > KPAD_MAX) rows_lim = depth_lim = NULL; /* (the trims only serve short products) */
+    if (K > KPAD_MAX) /* (the trims only serve short products) */
+        rows_lim = depth_lim = start_lim = NULL;
     if ((mr || nr) && K > KPAD_MAX) { /* long products: the scalar edges cost little */
         if (mfull && nfull)
-            gemm(mfull, nfull, K, A, ars, aks, B, ldb, C, ldc, acc, NULL, NULL, NULL);
+            gemm(mfull, nfull, K, A, ars, aks, B, ldb, C, ldc, acc, NULL, NULL, NULL, NULL);
         if (nr) micro_edge(M, nr, K, A, ars, aks, B + nfull, ldb, C + nfull, ldc, acc);
         if (mr && nfull)
             micro_edge(mr, nfull, K, A + mfull * ars, ars, aks, B, ldb, C + mfull * ldc, ldc,
@@ -154,10 +158,11 @@ static void gemm(int64_t M, int64_t N, int64_t K, const float *A, int64_t ars, i
 #define ATTN__BLOCK(m0, n0, kk)                                                               \
     do {                                                                                      \
         const int64_t bm = (m0) < mfull ? MR : mr, bn = (n0) < nfull ? NR : nr;               \
+        const int64_t k0 = start_lim ? start_lim[(m0) / MR] : 0;                              \
         const float *b = (n0) < nfull ? B + (n0) : Bp;                                        \
         const int64_t lb = (n0) < nfull ? ldb : NR;                                           \
-        block(bm, bn, (kk), A + (m0) * ars, ars, aks, b, lb, C + (m0) * ldc + (n0), ldc, acc, \
-              cmax ? cmax + (n0) : NULL);                                                     \
+        block(bm, bn, (kk) - k0, A + (m0) * ars + k0 * aks, ars, aks, b + k0 * lb, lb,        \
+              C + (m0) * ldc + (n0), ldc, acc, cmax ? cmax + (n0) : NULL);                    \
     } while (0)
 #define ATTN__SKIP(m0, n0) (rows_lim && (m0) >= rows_lim[(n0) / NR])
 #define ATTN__DEPTH(m0) (depth_lim ? depth_lim[(m0) / MR] : K)
@@ -179,17 +184,17 @@ static void gemm(int64_t M, int64_t N, int64_t K, const float *A, int64_t ars, i
 
 static void gemm_nn(int64_t M, int64_t N, int64_t K, const float *A, int64_t lda,
                     const float *B, int64_t ldb, float *C, int64_t ldc, int accumulate) {
-    gemm(M, N, K, A, lda, 1, B, ldb, C, ldc, accumulate, NULL, NULL, NULL);
+    gemm(M, N, K, A, lda, 1, B, ldb, C, ldc, accumulate, NULL, NULL, NULL, NULL);
 }
 
 static void gemm_tn(int64_t M, int64_t N, int64_t K, const float *A, int64_t lda,
                     const float *B, int64_t ldb, float *C, int64_t ldc, int accumulate) {
-    gemm(M, N, K, A, 1, lda, B, ldb, C, ldc, accumulate, NULL, NULL, NULL);
+    gemm(M, N, K, A, 1, lda, B, ldb, C, ldc, accumulate, NULL, NULL, NULL, NULL);
 }
 
 static void gemm_nn_max(int64_t M, int64_t N, int64_t K, const float *A, int64_t lda,
                         const float *B, int64_t ldb, float *C, int64_t ldc, float *cmax) {
-    gemm(M, N, K, A, lda, 1, B, ldb, C, ldc, 0, NULL, NULL, K <= KPAD_MAX ? cmax : NULL);
+    gemm(M, N, K, A, lda, 1, B, ldb, C, ldc, 0, NULL, NULL, NULL, K <= KPAD_MAX ? cmax : NULL);
     if (K > KPAD_MAX) /* (the long-product path has no max in its epilogue) */
         for (int64_t m = 0; m < M; m++)
             for (int64_t n = 0; n < N; n++)
@@ -199,13 +204,19 @@ static void gemm_nn_max(int64_t M, int64_t N, int64_t K, const float *A, int64_t
 static void gemm_nn_rows(int64_t M, int64_t N, int64_t K, const float *A, int64_t lda,
                          const float *B, int64_t ldb, float *C, int64_t ldc, int accumulate,
                          const int32_t *rows) {
-    gemm(M, N, K, A, lda, 1, B, ldb, C, ldc, accumulate, rows, NULL, NULL);
+    gemm(M, N, K, A, lda, 1, B, ldb, C, ldc, accumulate, rows, NULL, NULL, NULL);
 }
 
 static void gemm_tn_depth(int64_t M, int64_t N, int64_t K, const float *A, int64_t lda,
                           const float *B, int64_t ldb, float *C, int64_t ldc, int accumulate,
                           const int32_t *depth) {
-    gemm(M, N, K, A, 1, lda, B, ldb, C, ldc, accumulate, NULL, depth, NULL);
+    gemm(M, N, K, A, 1, lda, B, ldb, C, ldc, accumulate, NULL, depth, NULL, NULL);
+}
+
+static void gemm_nn_from(int64_t M, int64_t N, int64_t K, const float *A, int64_t lda,
+                         const float *B, int64_t ldb, float *C, int64_t ldc, int accumulate,
+                         const int32_t *start) {
+    gemm(M, N, K, A, lda, 1, B, ldb, C, ldc, accumulate, NULL, NULL, start, NULL);
 }
 
 /* The online softmax update after the column maxima are known: mx[i] = max(m[i], max_j
@@ -670,7 +681,8 @@ static void keep_masks(uint64_t key, int64_t j0, int64_t npairs, uint32_t cut, u
 }
 
 const attn__tiles_t ISA_NAME(attn__tiles) = {
-    STR(ATTN_TILES_ISA), MR, NR, gemm_nn, gemm_tn, gemm_nn_max, gemm_nn_rows, gemm_tn_depth, softmax_update,
+    STR(ATTN_TILES_ISA), MR, NR, gemm_nn, gemm_tn, gemm_nn_max, gemm_nn_rows, gemm_tn_depth,
+    gemm_nn_from, softmax_update,
     softmax_update_max, exp_sub, softmax_grad,
     dot_rows, axpy_rows, {dot_rows_f16, dot_rows_bf16}, {axpy_rows_f16, axpy_rows_bf16},
     {dot_group_f32_v, dot_group_f16_v, dot_group_bf16_v},

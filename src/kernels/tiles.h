@@ -38,6 +38,12 @@ typedef struct attn__tiles {
     void (*gemm_tn_depth)(int64_t M, int64_t N, int64_t K, const float *A, int64_t lda,
                           const float *B, int64_t ldb, float *C, int64_t ldc, int accumulate,
                           const int32_t *depth);
+    /* gemm_nn whose row block m0 (mr rows) sums only over k >= start[m0 / mr] (A[m][k] = 0
+     * before: the backward's dV and dK on those tiles, where a key's first queries are
+     * hidden from it) */
+    void (*gemm_nn_from)(int64_t M, int64_t N, int64_t K, const float *A, int64_t lda,
+                         const float *B, int64_t ldb, float *C, int64_t ldc, int accumulate,
+                         const int32_t *start);
 
     /* The softmax steps work on transposed score tiles S[j][i] (key j, query i): J rows of
      * n columns (n a multiple of 16), row stride ld, so that per-query statistics are vectors.
