@@ -127,10 +127,10 @@ static size_t forward_scratch(const attn__sdpa_t *p, int64_t br) {
  * fits half of this core's L2. Every block streams all of its head's K and V; once they no
  * longer stay in the last-level cache, twice the queries per block halve that traffic (2 vCPUs
  * of an Intel Xeon with 2 MiB of L2, D=128, N=32768: 219 -> 242 GFLOP/s; N=16384, which stays
- * in its large L3, 252 -> 243). On 2 vCPUs of an AMD EPYC Zen 4 (2 MiB of L2, 32 MiB of L3)
- * two threads' heads of 16 MiB each (D=128, N=16384) fill the L3, and the larger block took
- * that case from 174-184 to 191-193 GFLOP/s. With Zen 3's 512 KiB of L2 the larger block
- * would not fit, and nothing changes there. The choice depends on the shape and the machine,
+ * in its large L3, 252 -> 243). On 2 vCPUs of an AMD EPYC Zen 4 (1 MiB of L2 a core, 32 MiB
+ * of L3) two threads' heads of 16 MiB each (D=128, N=16384) fill the L3, and the larger
+ * block took that case from 174-184 to 191-198 GFLOP/s. With Zen 3's 512 KiB of L2 the larger
+ * block would not fit, and nothing changes there. The choice depends on the shape and the machine,
  * never on the thread count, so results stay bitwise the same for any thread count. */
 static int64_t forward_rows(const attn__sdpa_t *p) {
     const int64_t kv = p->Nk * (p->D + p->Dv) * (int64_t)sizeof(float);
